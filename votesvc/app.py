@@ -1,0 +1,139 @@
+"""The application factory: routes, error handlers and the lifespan.
+
+``create_app(settings)`` builds everything from explicit arguments; nothing is
+opened at import. Connections open in the lifespan and close on shutdown,
+after the vote batches in hand have been answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from votesvc.api import VoteApi
+from votesvc.campaign import Campaign, load_campaign
+from votesvc.clientip import ClientIP
+from votesvc.connection import connect
+from votesvc.days import Clock, system_clock
+from votesvc.errors import RedisUnavailable, http_error
+from votesvc.keys import Keys
+from votesvc.responses import error_response
+from votesvc.settings import Settings
+from votesvc.tally import TallyBoard
+from votesvc.votes import VoteCaster
+
+__all__ = ["app_from_env", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings, campaign: Campaign | None = None, clock: Clock = system_clock
+) -> Starlette:
+    """The ASGI app for ``settings`` (``campaign`` defaults to the settings' file)."""
+    if campaign is None:
+        campaign = load_campaign(settings.campaign_path)
+    client = connect(settings)
+    keys = Keys(campaign.id, settings.shards)
+    caster = VoteCaster(
+        client,
+        campaign,
+        keys,
+        clock,
+        cluster=settings.redis_cluster,
+        batch_max=settings.batch_max,
+        in_flight=settings.batch_in_flight,
+    )
+    board = TallyBoard(client, campaign, keys, clock, settings.tally_refresh)
+
+    async def ready() -> None:
+        try:
+            await client.ping()
+            for script in (caster.vote_script, caster.ip_script):
+                if not (await client.script_exists(script.sha))[0]:
+                    await script.register(client)
+        except (RedisError, OSError) as exc:
+            raise RedisUnavailable(str(exc)) from exc
+
+    api = VoteApi(
+        campaign,
+        caster,
+        board,
+        ClientIP(campaign.rules.trusted_proxies, settings.secret),
+        settings.secret,
+        clock,
+        ready,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await ready()
+        except RedisUnavailable as exc:
+            log.warning("Redis is not reachable at start-up (%s); /readyz says so", exc)
+        refresher = asyncio.create_task(board.run(), name="tally-refresh")
+        log.info(
+            "campaign %s: %d nominees, tally every %.2fs",
+            campaign.id,
+            len(campaign.nominees),
+            settings.tally_refresh,
+        )
+        try:
+            yield
+        finally:
+            await caster.drain()
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+            await client.aclose()
+
+    routes = [
+        Route("/v1/votes", api.vote, methods=["POST"]),
+        Route("/v1/nominees", api.nominees, methods=["GET"]),
+        Route("/v1/tally", api.tally, methods=["GET"]),
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/readyz", api.readyz, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_exception, Exception: _internal_error},
+    )
+    app.state.api = api
+    app.state.keys = keys
+    app.state.redis = client
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory``: settings from ``VOTESVC_*`` variables."""
+    return create_app(Settings.from_env())
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error = http_error("not_found")
+    elif exc.status_code == 405:
+        error = http_error("method_not_allowed")
+    else:
+        error = http_error("invalid_request", str(exc.detail))
+        error.status = exc.status_code
+    response = error_response(error)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # ServerErrorMiddleware logs the traceback for the operator; the client gets this.
+    return error_response(http_error("internal_error"))

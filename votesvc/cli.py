@@ -1,0 +1,106 @@
+"""The ``votesvc`` command line: ``votesvc serve``, ``python -m votesvc serve``.
+
+Settings come from ``VOTESVC_*`` variables (see README); flags only choose
+what a single run does. Configuration problems end the run with one line on
+stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from votesvc import __version__
+from votesvc.campaign import load_campaign
+from votesvc.errors import ConfigError
+from votesvc.logs import configure_logging, logging_config
+from votesvc.redis_server import EmbeddedRedis
+from votesvc.settings import Settings
+
+__all__ = ["main"]
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    campaign = load_campaign(settings.campaign_path)  # a bad file stops us here
+    embedded = None
+    if settings.redis_url is None:
+        embedded = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync)
+        embedded.start()
+        # Worker processes build their settings from the environment too.
+        os.environ["VOTESVC_REDIS_URL"] = embedded.url
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"votesvc {__version__}: campaign {campaign.id!r} ({len(campaign.nominees)} nominees)\n"
+        f"  API        http://{host}:{args.port}/v1/tally\n"
+        f"  dashboard  http://{host}:{args.port}/dashboard\n"
+        f"  Redis      {'embedded, ' + embedded.url if embedded else 'VOTESVC_REDIS_URL'}",
+        flush=True,
+    )
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down; turn that into an
+    # exception so the embedded Redis below is still stopped cleanly.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        uvicorn.run(
+            "votesvc.app:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=False,  # X-Forwarded-For is judged by the campaign's trusted_proxies
+            server_header=False,
+            access_log=args.access_log,
+            log_config=logging_config(settings.log_level),
+            timeout_graceful_shutdown=10,
+            lifespan="on",
+        )
+    except _Stopped:
+        pass
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="votesvc", description="Public voting service (settings: VOTESVC_* variables)."
+    )
+    parser.add_argument("--version", action="version", version=f"votesvc {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("serve", help="serve the HTTP API")
+    run.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    run.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument("--access-log", action="store_true", help="log every request")
+    run.set_defaults(func=serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        command: Command = args.func
+        return command(args, settings)
+    except ConfigError as exc:
+        print(f"votesvc: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,74 @@
+"""Every Redis key votesvc uses, built here and nowhere else.
+
+Keys that one script call touches share a Redis Cluster hash slot through a
+``{...}`` hash tag: a phone's day record and burst window live in the slot of
+its counter shard, together with that shard's tally hash and vote stream. The
+counters are split into ``shards`` so that the hot keys spread over a cluster;
+the live tally is the sum over shards.
+
+Layout (``C`` = campaign id, ``S`` = shard number, two digits)::
+
+    votesvc:{C:sS}:tally            hash  nominee id -> accepted votes
+    votesvc:{C:sS}:votes            stream of accepted votes (flushed to the ledger)
+    votesvc:{C:sS}:day:YYYYMMDD     hash  phone key -> nominee codes voted that day
+    votesvc:{C:sS}:burst:PHONEKEY   string, the phone's recent vote times
+    votesvc:{C:ip:IPHASH}:W         string, an IP's count in rate window W
+"""
+
+from __future__ import annotations
+
+__all__ = ["PHONE_KEY_CHARS", "Keys"]
+
+PREFIX = "votesvc"
+# A phone's day record is keyed by this many hex digits of its HMAC (64 bits):
+# collisions within one shard and day are negligible at millions of phones.
+PHONE_KEY_CHARS = 16
+
+
+class Keys:
+    """Key names for one campaign split into ``shards`` counter shards."""
+
+    __slots__ = ("_ip_prefix", "_shard_prefixes", "campaign_id", "shards")
+
+    def __init__(self, campaign_id: str, shards: int) -> None:
+        if shards < 1:
+            raise ValueError("shards must be >= 1")
+        self.campaign_id = campaign_id
+        self.shards = shards
+        self._shard_prefixes = tuple(
+            f"{PREFIX}:{{{campaign_id}:s{shard:02d}}}:" for shard in range(shards)
+        )
+        self._ip_prefix = f"{PREFIX}:{{{campaign_id}:ip:"
+
+    def shard_of(self, phone_hash: str) -> int:
+        """The counter shard that holds a phone's state (``phone_hash`` is hex)."""
+        return int(phone_hash[:8], 16) % self.shards
+
+    @staticmethod
+    def phone_key(phone_hash: str) -> str:
+        return phone_hash[:PHONE_KEY_CHARS]
+
+    def tally(self, shard: int) -> str:
+        return self._shard_prefixes[shard] + "tally"
+
+    def stream(self, shard: int) -> str:
+        return self._shard_prefixes[shard] + "votes"
+
+    def day(self, shard: int, day: str) -> str:
+        return self._shard_prefixes[shard] + "day:" + day
+
+    def burst(self, shard: int, phone_hash: str) -> str:
+        return self._shard_prefixes[shard] + "burst:" + phone_hash[:PHONE_KEY_CHARS]
+
+    def ip_window(self, ip_hash: str, window: int) -> str:
+        return f"{self._ip_prefix}{ip_hash}}}:{window}"
+
+    def tallies(self) -> list[str]:
+        return [self.tally(shard) for shard in range(self.shards)]
+
+    def streams(self) -> list[str]:
+        return [self.stream(shard) for shard in range(self.shards)]
+
+    def pattern(self) -> str:
+        """A SCAN pattern matching every key of this campaign."""
+        return f"{PREFIX}:{{{self.campaign_id}:*"

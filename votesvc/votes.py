@@ -1,0 +1,267 @@
+"""The vote path: the only code that writes votes to Redis.
+
+Requests arriving together are cast together. ``VoteCaster.cast()`` queues a
+ballot and waits; a batch holds every ballot queued while the previous batch
+was on the wire, so a quiet service sends batches of one with no added delay
+and a busy one amortises each Redis round trip over many votes. A batch costs
+two round trips whatever its size: the per-IP limit (``ip_limit.lua``, keyed
+by IP, so it cannot share the phone's cluster slot), then the votes
+(``cast_vote.lua``). Against Redis Cluster each step is split into one call
+per hash slot, sent concurrently; a call that fails fails only its own votes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from votesvc.campaign import Campaign, Nominee
+from votesvc.connection import RedisClient
+from votesvc.days import Clock, DayCalendar
+from votesvc.errors import RedisUnavailable
+from votesvc.keys import Keys
+from votesvc.logs import ThrottledLog
+from votesvc.scripts import Script, load_script
+
+__all__ = ["ACCEPTED", "ALREADY_VOTED", "DAILY_LIMIT", "RATE_LIMITED", "Ballot", "VoteCaster"]
+
+log = logging.getLogger(__name__)
+
+# Statuses, as cast_vote.lua returns them.
+ACCEPTED = 0
+RATE_LIMITED = 1
+ALREADY_VOTED = 2
+DAILY_LIMIT = 3
+UNAVAILABLE = -1
+
+Outcome = tuple[int, int, str]
+"""(status, value, vote id): value is the votes left today for ACCEPTED, the
+milliseconds to wait for RATE_LIMITED; the vote id is set for ACCEPTED only."""
+
+
+@dataclass(slots=True)
+class Ballot:
+    nominee: Nominee
+    phone_hash: str
+    ip_hash: str
+    future: asyncio.Future[Outcome]
+
+
+def _split(items: Iterable[Any], key: Callable[[Any], object]) -> list[list[Any]]:
+    groups: dict[object, list[Any]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return list(groups.values())
+
+
+class VoteCaster:
+    """Batches ballots into Lua calls; one instance per process."""
+
+    def __init__(
+        self,
+        client: RedisClient,
+        campaign: Campaign,
+        keys: Keys,
+        clock: Clock,
+        *,
+        cluster: bool = False,
+        batch_max: int = 512,
+        in_flight: int = 2,
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._clock = clock
+        self._calendar = DayCalendar(campaign.timezone)
+        self._rules = campaign.rules
+        self._cluster = cluster
+        self._batch_max = batch_max
+        self._in_flight_max = in_flight
+        self._in_flight = 0
+        self._queue: list[Ballot] = []
+        self._kick_pending = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._down_log = ThrottledLog(log, every=5.0)
+        self._id_prefix = secrets.token_hex(6)
+        self._id_seq = 0
+        self.vote_script: Script = load_script("cast_vote")
+        self.ip_script: Script = load_script("ip_limit")
+
+    async def register_scripts(self) -> None:
+        await self.vote_script.register(self._client)
+        await self.ip_script.register(self._client)
+
+    def cast(self, nominee: Nominee, phone_hash: str, ip_hash: str) -> asyncio.Future[Outcome]:
+        """Queue one ballot; the future resolves to its outcome.
+
+        The future raises :class:`RedisUnavailable` when its batch's call failed.
+        """
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.append(Ballot(nominee, phone_hash, ip_hash, future))
+        if not self._kick_pending and self._in_flight < self._in_flight_max:
+            # Wait one loop turn so every request already readable joins the batch.
+            self._kick_pending = True
+            asyncio.get_running_loop().call_soon(self._kick)
+        return future
+
+    async def drain(self) -> None:
+        """Wait until every queued ballot has its outcome (graceful shutdown)."""
+        while self._tasks or self._queue:
+            if self._queue and not self._kick_pending:
+                self._kick()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _kick(self) -> None:
+        self._kick_pending = False
+        while self._queue and self._in_flight < self._in_flight_max:
+            batch = self._queue[: self._batch_max]
+            del self._queue[: self._batch_max]
+            self._in_flight += 1
+            task = asyncio.get_running_loop().create_task(self._send(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._in_flight -= 1
+        if self._queue and not self._kick_pending:
+            self._kick()
+
+    def _next_vote_id(self, now_ms: int) -> str:
+        # Unique across processes and shards: time, a per-process random prefix, a counter.
+        self._id_seq = (self._id_seq + 1) & 0xFFFFFFFF
+        return f"{now_ms:012x}{self._id_prefix}{self._id_seq:08x}"
+
+    async def _send(self, batch: list[Ballot]) -> None:
+        failure: Exception | None = None
+        try:
+            await self._cast_batch(batch)
+        except RedisUnavailable as exc:
+            failure = exc
+        except Exception as exc:  # never leave a caller waiting
+            log.exception("vote batch failed unexpectedly")
+            failure = RedisUnavailable(f"vote batch failed: {exc!r}")
+        if failure is not None:
+            for ballot in batch:
+                _fail(ballot, failure)
+
+    async def _cast_batch(self, batch: list[Ballot]) -> None:
+        now_ms = int(self._clock() * 1000)
+        admitted = await self._admit_ips(batch, now_ms)
+        voters: list[Ballot] = []
+        for ballot in batch:
+            room, retry_ms = admitted[ballot.ip_hash]
+            if room > 0:
+                admitted[ballot.ip_hash] = (room - 1, retry_ms)
+                voters.append(ballot)
+            else:
+                _resolve(ballot, (RATE_LIMITED, retry_ms, ""))
+        if not voters:
+            return
+        groups = _split(voters, self._shard_of) if self._cluster else [voters]
+        await asyncio.gather(*(self._cast_group(group, now_ms) for group in groups))
+
+    def _shard_of(self, ballot: Ballot) -> int:
+        return self._keys.shard_of(ballot.phone_hash)
+
+    async def _admit_ips(self, batch: list[Ballot], now_ms: int) -> dict[str, tuple[int, int]]:
+        """How many ballots of each IP the per-IP limit admits, and the retry time."""
+        wanted: dict[str, int] = {}
+        for ballot in batch:
+            wanted[ballot.ip_hash] = wanted.get(ballot.ip_hash, 0) + 1
+        window_ms = self._rules.ip_limit_seconds * 1000
+        window, elapsed = divmod(now_ms, window_ms)
+        head = (self._rules.ip_limit, window_ms, elapsed)
+        ips = list(wanted)
+        groups = [[ip] for ip in ips] if self._cluster else [ips]
+        admitted: dict[str, tuple[int, int]] = {}
+        for group, reply in zip(
+            groups,
+            await asyncio.gather(
+                *(
+                    self._call(
+                        self.ip_script,
+                        [k for ip in group for k in self._ip_keys(ip, window)],
+                        [*head, *(wanted[ip] for ip in group)],
+                    )
+                    for group in groups
+                )
+            ),
+            strict=True,
+        ):
+            for index, ip in enumerate(group):
+                admitted[ip] = (int(reply[2 * index]), int(reply[2 * index + 1]))
+        return admitted
+
+    def _ip_keys(self, ip_hash: str, window: int) -> tuple[str, str]:
+        return self._keys.ip_window(ip_hash, window), self._keys.ip_window(ip_hash, window - 1)
+
+    async def _cast_group(self, group: list[Ballot], now_ms: int) -> None:
+        day = self._calendar.day(now_ms / 1000)
+        keys = self._keys
+        rules = self._rules
+        script_keys: list[str] = []
+        args: list[str | int] = [
+            now_ms,
+            int(day.end) + 60,
+            rules.votes_per_phone_per_day,
+            rules.votes_per_nominee_per_phone_per_day,
+            rules.phone_burst_limit,
+            rules.phone_burst_seconds * 1000,
+        ]
+        vote_ids = []
+        for ballot in group:
+            phone_hash = ballot.phone_hash
+            shard = keys.shard_of(phone_hash)
+            vote_id = self._next_vote_id(now_ms)
+            vote_ids.append(vote_id)
+            script_keys += (
+                keys.day(shard, day.label),
+                keys.burst(shard, phone_hash),
+                keys.tally(shard),
+                keys.stream(shard),
+            )
+            nominee = ballot.nominee
+            args += (
+                keys.phone_key(phone_hash),
+                nominee.id,
+                nominee.code,
+                phone_hash,
+                ballot.ip_hash,
+                vote_id,
+            )
+        try:
+            reply = await self._call(self.vote_script, script_keys, args)
+        except RedisUnavailable as exc:
+            for ballot in group:  # only this group's votes: other slots may have landed
+                _fail(ballot, exc)
+            return
+        for index, ballot in enumerate(group):
+            status = int(reply[2 * index])
+            _resolve(
+                ballot,
+                (status, int(reply[2 * index + 1]), vote_ids[index] if status == ACCEPTED else ""),
+            )
+
+    async def _call(self, script: Script, keys: list[str], args: list[str | int]) -> Any:
+        try:
+            return await script(self._client, keys, args)
+        except (RedisError, OSError) as exc:
+            self._down_log.warn("Redis call %s failed: %s", script.name, exc)
+            raise RedisUnavailable(f"{script.name}: {exc}") from exc
+
+
+def _resolve(ballot: Ballot, outcome: Outcome) -> None:
+    if not ballot.future.done():  # the client may have gone away
+        ballot.future.set_result(outcome)
+
+
+def _fail(ballot: Ballot, exc: Exception) -> None:
+    if not ballot.future.done():
+        ballot.future.set_exception(exc)
