@@ -91,9 +91,8 @@ def create_app(
             yield
         finally:
             await caster.drain()
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            board.stop()
+            await refresher
             await client.aclose()
 
     routes = [

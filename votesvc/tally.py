@@ -11,6 +11,7 @@ snapshot is kept and marked stale.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class TallyBoard:
         self._known = set(self._ids)
         self.snapshot: Snapshot | None = None
         self._changed = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._down_log = ThrottledLog(log, every=10.0)
 
     async def read_counts(self) -> dict[str, int]:
@@ -104,10 +106,16 @@ class TallyBoard:
         return self.snapshot
 
     async def run(self) -> None:
-        """Refresh forever (cancel to stop)."""
-        while True:
+        """Refresh until :meth:`stop` is called."""
+        # A stop event rather than task.cancel(): a cancellation that lands inside
+        # the Redis client can be absorbed there, and the loop would never end.
+        while not self._stopping.is_set():
             await self.refresh()
-            await asyncio.sleep(self.refresh_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.refresh_interval)
+
+    def stop(self) -> None:
+        self._stopping.set()
 
     async def next_change(self) -> Snapshot | None:
         """Wait for the next snapshot whose counts or staleness differ."""

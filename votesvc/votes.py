@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -209,7 +210,8 @@ class VoteCaster:
         script_keys: list[str] = []
         args: list[str | int] = [
             now_ms,
-            int(day.end) + 60,
+            # relative to our clock, so a skewed Redis clock cannot cut the day short
+            math.ceil(day.end - now_ms / 1000) + 60,
             rules.votes_per_phone_per_day,
             rules.votes_per_nominee_per_phone_per_day,
             rules.phone_burst_limit,

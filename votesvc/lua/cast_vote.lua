@@ -5,7 +5,7 @@
 --   KEYS[4i+2] burst key   the phone's vote times (ms) inside the burst window
 --   KEYS[4i+3] tally hash  nominee id -> accepted votes (this counter shard)
 --   KEYS[4i+4] stream      accepted votes, read by the ledger flusher
--- ARGV[1..6]: now (ms), day expiry (epoch s), votes per phone per day,
+-- ARGV[1..6]: now (ms), seconds the day hash must live, votes per phone per day,
 --             votes per nominee per phone per day, burst limit, burst window (ms)
 -- ARGV[7+6i .. 12+6i]: phone key, nominee id, nominee code (one character),
 --             phone hash, IP hash, vote id
@@ -20,7 +20,7 @@
 
 local now = ARGV[1]
 local now_ms = tonumber(now)
-local expire_at = ARGV[2]
+local day_ttl = ARGV[2]
 local per_day = tonumber(ARGV[3])
 local per_nominee = tonumber(ARGV[4])
 local burst_limit = tonumber(ARGV[5])
@@ -63,7 +63,7 @@ for i = 0, #KEYS / 4 - 1 do
     else
       local nominee = ARGV[a + 2]
       redis.call('HSET', day_key, phone_key, voted .. code)
-      redis.call('EXPIREAT', day_key, expire_at)
+      redis.call('EXPIRE', day_key, day_ttl)
       redis.call('HINCRBY', KEYS[k + 3], nominee, 1)
       redis.call('XADD', KEYS[k + 4], '*', 'id', ARGV[a + 6], 'ts', now, 'n', nominee,
         'p', ARGV[a + 4], 'ip', ARGV[a + 5])

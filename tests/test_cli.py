@@ -1,0 +1,154 @@
+"""`votesvc serve` as an operator runs it: a real process, a real port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import campaign_toml
+from votesvc.redis_server import EmbeddedRedis, _pid_alive
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(condition: object, within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within}s")
+        time.sleep(0.05)
+
+
+class Serve:
+    def __init__(self, data_dir: Path, campaign: Path | None = None) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VOTESVC_")}
+        env["VOTESVC_DATA_DIR"] = str(data_dir)
+        if campaign is not None:
+            env["VOTESVC_CAMPAIGN"] = str(campaign)
+        self.log = data_dir / f"serve-{self.port}.log"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "votesvc", "serve", "--port", str(self.port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(self.url + "/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=20)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[list[Serve]]:
+    started: list[Serve] = []
+    yield started
+    for run in started:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait(timeout=10)
+    leftover = EmbeddedRedis(tmp_path / "data")
+    if leftover.ping():
+        leftover.stop()
+
+
+def test_serve_runs_the_demo_on_embedded_redis_and_stops_cleanly(
+    tmp_path: Path, serve: list[Serve]
+) -> None:
+    run = Serve(tmp_path / "data")
+    serve.append(run)
+    wait_until(run.healthy)
+    vote = httpx.post(run.url + "/v1/votes", json={"nominee": "N07", "phone": "13800138000"})
+    assert vote.status_code == 201
+    assert "http://127.0.0.1:" in run.output()
+    redis_pid = EmbeddedRedis(run.data_dir).pid()
+    assert redis_pid is not None
+    assert run.stop() == 0
+    wait_until(lambda: not _pid_alive(redis_pid))
+    assert (run.data_dir / "secret").stat().st_mode & 0o777 == 0o600
+    assert "Traceback" not in run.output()
+
+
+def test_a_killed_serve_leaves_redis_that_the_next_start_reuses(
+    tmp_path: Path, serve: list[Serve]
+) -> None:
+    first = Serve(tmp_path / "data")
+    serve.append(first)
+    wait_until(first.healthy)
+    body = {"nominee": "N01", "phone": "13800138000"}
+    assert httpx.post(first.url + "/v1/votes", json=body).status_code == 201
+    first.stop(signal.SIGKILL)
+    embedded = EmbeddedRedis(first.data_dir)
+    assert embedded.ping()  # left behind
+
+    second = Serve(tmp_path / "data")
+    serve.append(second)
+    wait_until(second.healthy)
+    assert "reusing the embedded Redis" in second.output()
+    # the same phone is remembered: same Redis, same secret
+    again = httpx.post(second.url + "/v1/votes", json=body)
+    assert again.status_code == 409
+    assert second.stop() == 0
+    assert not embedded.ping()
+
+
+def test_a_bad_campaign_file_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(campaign_toml().replace('id = "N02"', 'id = "N01"'))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOTESVC_")}
+    env |= {"VOTESVC_CAMPAIGN": str(bad), "VOTESVC_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        [sys.executable, "-m", "votesvc", "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"votesvc: campaign file {bad}: duplicate nominee id 'N01'"
+    assert not EmbeddedRedis(tmp_path / "data").ping()
+
+
+def test_bad_settings_stop_start_up_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOTESVC_")}
+    env |= {"VOTESVC_TALLY_REFRESH": "soon", "VOTESVC_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "votesvc", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "votesvc: VOTESVC_TALLY_REFRESH='soon' is not a number"

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from votesvc.phones import hash_phone, normalize_phone
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("13800138000", "13800138000"),
+        ("+8613800138000", "13800138000"),
+        ("008613800138000", "13800138000"),
+        (" 138-0013-8000 ", "13800138000"),
+        ("+86 199 9999 9999", "19999999999"),
+        ("12800138000", None),
+        ("23800138000", None),
+        ("1380013800", None),
+        ("8613800138000", None),
+        ("\uff11\uff13\uff18\uff10\uff10\uff11\uff13\uff18\uff10\uff10\uff10", None),
+        ("138.0013.8000", None),
+        ("", None),
+    ],
+)
+def test_normalize_phone(raw: str, expected: str | None) -> None:
+    assert normalize_phone(raw) == expected
+
+
+def test_hash_is_keyed() -> None:
+    one = hash_phone(b"a", "13800138000")
+    assert len(one) == 64
+    assert one == hash_phone(b"a", "13800138000")
+    assert one != hash_phone(b"b", "13800138000")

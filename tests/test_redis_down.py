@@ -1,0 +1,74 @@
+"""Redis going away mid-test: fail fast with 503, serve stale tallies, recover."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import phone, running_service, wait_for
+from votesvc.redis_server import EmbeddedRedis
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path / "own")
+    server.start()
+    yield server
+    if server.ping():
+        server.stop()
+
+
+async def test_redis_stopped_gives_503_fast_and_the_service_recovers(
+    own_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    async with running_service(own_redis.url, tmp_path) as svc:
+        assert (await svc.vote("N01", phone(1))).status_code == 201
+        await svc.app.state.api.board.refresh()
+        fresh = await svc.client.get("/v1/tally")
+        assert fresh.json()["stale"] is False
+
+        own_redis.stop()
+        started = time.monotonic()
+        down = await svc.vote("N02", phone(2))
+        elapsed = time.monotonic() - started
+        assert down.status_code == 503
+        assert down.json()["error"]["code"] == "unavailable"
+        assert int(down.headers["retry-after"]) >= 1
+        assert elapsed < 1.0
+        assert (await svc.client.get("/readyz")).status_code == 503
+        assert (await svc.client.get("/healthz")).status_code == 200
+
+        await svc.app.state.api.board.refresh()
+        stale = await svc.client.get("/v1/tally")
+        assert stale.status_code == 200
+        assert stale.json()["stale"] is True
+        assert stale.json()["total"] == 1
+        # a client holding the fresh ETag learns that the data went stale
+        assert stale.headers["etag"] != fresh.headers["etag"]
+
+        own_redis.start()
+
+        async def voting_again() -> bool:
+            return (await svc.vote("N03", phone(3))).status_code == 201
+
+        await wait_for(voting_again, within=5)
+        assert (await svc.client.get("/readyz")).status_code == 200
+        tally = await svc.fresh_tally()
+        assert tally["stale"] is False
+        # AOF kept the vote cast before the stop
+        assert tally["total"] == 2
+
+
+async def test_tally_is_503_when_redis_was_never_reachable(tmp_path: Path) -> None:
+    missing = f"unix://{tmp_path}/nothing.sock"
+    async with running_service(missing, tmp_path) as svc:
+        response = await svc.client.get("/v1/tally")
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "unavailable"
+        started = time.monotonic()
+        vote = await svc.vote("N01", phone(1))
+        assert vote.status_code == 503
+        assert time.monotonic() - started < 1.0
