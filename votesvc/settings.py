@@ -38,6 +38,7 @@ class Settings:
     flush_interval: float = 1.0
     snapshot_interval: float = 10.0
     log_level: str = "INFO"
+    cors_origins: tuple[str, ...] = ()  # origins whose pages may call the API
 
     def with_redis_url(self, url: str) -> Settings:
         return replace(self, redis_url=url)
@@ -66,6 +67,9 @@ class Settings:
             flush_interval=env.number("FLUSH_INTERVAL", 1.0),
             snapshot_interval=env.number("SNAPSHOT_INTERVAL", 10.0),
             log_level=(env.text("LOG_LEVEL") or "INFO").upper(),
+            cors_origins=tuple(
+                origin.strip() for origin in (env.text("CORS_ORIGINS") or "").split(",") if origin
+            ),
         )
 
 
