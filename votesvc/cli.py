@@ -39,6 +39,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"votesvc {__version__}: campaign {campaign.id!r} ({len(campaign.nominees)} nominees)\n"
         f"  API        http://{host}:{args.port}/v1/tally\n"
+        f"  vote page  http://{host}:{args.port}/\n"
         f"  dashboard  http://{host}:{args.port}/dashboard\n"
         f"  Redis      {'embedded, ' + embedded.url if embedded else 'VOTESVC_REDIS_URL'}",
         flush=True,

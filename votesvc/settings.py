@@ -37,6 +37,8 @@ class Settings:
     database_url: str | None = None
     flush_interval: float = 1.0
     snapshot_interval: float = 10.0
+    sse_max: int = 10_000  # open /v1/tally/stream connections per process; 503 past it
+    sse_heartbeat: float = 15.0  # seconds between comment lines on an idle stream
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()  # origins whose pages may call the API
 
@@ -66,6 +68,8 @@ class Settings:
             database_url=env.text("DATABASE_URL"),
             flush_interval=env.number("FLUSH_INTERVAL", 1.0),
             snapshot_interval=env.number("SNAPSHOT_INTERVAL", 10.0),
+            sse_max=env.integer("SSE_MAX", 10_000),
+            sse_heartbeat=env.number("SSE_HEARTBEAT", 15.0),
             log_level=(env.text("LOG_LEVEL") or "INFO").upper(),
             cors_origins=tuple(
                 origin.strip() for origin in (env.text("CORS_ORIGINS") or "").split(",") if origin
