@@ -141,6 +141,7 @@ async def running_service(
 ) -> AsyncIterator[Service]:
     clock = clock or FakeClock()
     campaign = campaign or make_campaign()
+    settings.setdefault("flush_in_serve", False)  # ledger tests turn the flusher on
     config = Settings(data_dir=tmp_path, redis_url=redis_url, secret=SECRET, **settings)
     app = create_app(config, campaign=campaign, clock=clock)
     transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 40000))

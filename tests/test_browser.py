@@ -101,6 +101,7 @@ def site(
         redis_url=own_redis.url,
         secret=SECRET,
         tally_refresh=0.2,
+        flush_in_serve=False,
     )
     # Real time moving on, from a day the campaign is open.
     app = create_app(

@@ -65,6 +65,7 @@ def live_factory(
             data_dir=tmp_path,
             redis_url=redis_server.url,
             secret=b"test-secret",
+            flush_in_serve=False,
             tally_refresh=overrides.pop("tally_refresh", 0.05),
             **overrides,
         )
@@ -163,7 +164,9 @@ async def test_stream_follows_redis_down_and_back(
 ) -> None:
     own_redis = EmbeddedRedis(tmp_path / "own")
     own_redis.start()
-    settings = Settings(data_dir=tmp_path, redis_url=own_redis.url, secret=b"s")
+    settings = Settings(
+        data_dir=tmp_path, redis_url=own_redis.url, secret=b"s", flush_in_serve=False
+    )
     server = LiveServer(create_app(settings, campaign=make_campaign(), clock=FakeClock())).start()
     try:
         async with client.stream("GET", f"{server.url}/v1/tally/stream") as response:

@@ -28,6 +28,7 @@ from votesvc.connection import connect
 from votesvc.days import Clock, system_clock
 from votesvc.errors import RedisUnavailable, http_error
 from votesvc.keys import Keys
+from votesvc.ledger import FlusherTask
 from votesvc.pages import page_routes
 from votesvc.responses import error_response
 from votesvc.settings import Settings
@@ -87,6 +88,10 @@ def create_app(
         except RedisUnavailable as exc:
             log.warning("Redis is not reachable at start-up (%s); /readyz says so", exc)
         refresher = asyncio.create_task(board.run(), name="tally-refresh")
+        ledger = FlusherTask(settings, keys, clock) if settings.flush_in_serve else None
+        if ledger is not None:
+            ledger.start()
+        app.state.flusher = ledger
         log.info(
             "campaign %s: %d nominees, tally every %.2fs",
             campaign.id,
@@ -103,6 +108,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await fanout
             await caster.drain()
+            if ledger is not None:
+                await ledger.stop()  # after the drain: the last votes' batch is in hand
             board.stop()
             await refresher
             await client.aclose()

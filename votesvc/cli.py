@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from votesvc import __version__
+from votesvc.admin import add_ledger_commands
 from votesvc.campaign import load_campaign
 from votesvc.errors import ConfigError
 from votesvc.logs import configure_logging, logging_config
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     run.add_argument("--access-log", action="store_true", help="log every request")
     run.set_defaults(func=serve)
+    add_ledger_commands(commands)
     return parser
 
 

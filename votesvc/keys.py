@@ -13,6 +13,9 @@ Layout (``C`` = campaign id, ``S`` = shard number, two digits)::
     votesvc:{C:sS}:day:YYYYMMDD     hash  phone key -> nominee codes voted that day
     votesvc:{C:sS}:burst:PHONEKEY   string, the phone's recent vote times
     votesvc:{C:ip:IPHASH}:W         string, an IP's count in rate window W
+    votesvc:{C:ledger}:snapshot-lock  string, the flusher writing this tally snapshot
+
+The ledger flusher reads every stream through the consumer group ``ledger``.
 """
 
 from __future__ import annotations
@@ -68,6 +71,10 @@ class Keys:
 
     def streams(self) -> list[str]:
         return [self.stream(shard) for shard in range(self.shards)]
+
+    def snapshot_lock(self) -> str:
+        """Held by the flusher that writes this interval's tally snapshot."""
+        return f"{PREFIX}:{{{self.campaign_id}:ledger}}:snapshot-lock"
 
     def pattern(self) -> str:
         """A SCAN pattern matching every key of this campaign."""

@@ -37,6 +37,9 @@ class Settings:
     database_url: str | None = None
     flush_interval: float = 1.0
     snapshot_interval: float = 10.0
+    flush_in_serve: bool = True  # False: a fleet runs `votesvc flush` processes instead
+    flush_batch: int = 16384  # most votes one flush cycle writes
+    flush_claim_after: float = 30.0  # seconds before another consumer's pending entry is taken
     sse_max: int = 10_000  # open /v1/tally/stream connections per process; 503 past it
     sse_heartbeat: float = 15.0  # seconds between comment lines on an idle stream
     log_level: str = "INFO"
@@ -68,6 +71,9 @@ class Settings:
             database_url=env.text("DATABASE_URL"),
             flush_interval=env.number("FLUSH_INTERVAL", 1.0),
             snapshot_interval=env.number("SNAPSHOT_INTERVAL", 10.0),
+            flush_in_serve=env.flag("FLUSH_IN_SERVE", default=True),
+            flush_batch=env.integer("FLUSH_BATCH", 16384),
+            flush_claim_after=env.number("FLUSH_CLAIM_AFTER", 30.0),
             sse_max=env.integer("SSE_MAX", 10_000),
             sse_heartbeat=env.number("SSE_HEARTBEAT", 15.0),
             log_level=(env.text("LOG_LEVEL") or "INFO").upper(),
@@ -113,8 +119,8 @@ class Env:
             raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must be one of {', '.join(choices)}")
         return raw
 
-    def flag(self, name: str) -> bool:
-        raw = (self.text(name) or "0").lower()
+    def flag(self, name: str, *, default: bool = False) -> bool:
+        raw = (self.text(name) or ("1" if default else "0")).lower()
         if raw in {"1", "true", "yes", "on"}:
             return True
         if raw in {"0", "false", "no", "off"}:

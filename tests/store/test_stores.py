@@ -1,0 +1,109 @@
+"""The ledger stores, SQLite and PostgreSQL, through the same interface."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.ledger_fixtures import ledger_settings
+from votesvc.store import AuditEntry, Store, VoteRow, build_store
+
+CAMPAIGN = "test-campaign"
+
+
+def row(
+    n: int, nominee: str = "N01", *, phone: str | None = None, at: int | None = None
+) -> VoteRow:
+    return VoteRow(
+        vote_id=f"{n:032x}",
+        campaign=CAMPAIGN,
+        nominee=nominee,
+        phone_hash=phone or f"{n:064x}",
+        ip_hash="ab" * 8,
+        accepted_at=at if at is not None else 1_000_000 + n,
+    )
+
+
+def audit(reason: str = "test") -> AuditEntry:
+    return AuditEntry(at=5, actor="tester@host", action="void", detail="{}", reason=reason)
+
+
+async def test_a_redelivered_vote_changes_nothing(store: Store) -> None:
+    rows = [row(n) for n in range(100)]
+    assert await store.insert_votes(rows) == 100
+    assert await store.insert_votes([*rows[50:], row(100)]) == 1
+    assert await store.count(CAMPAIGN) == 101
+    assert await store.count("other-campaign") == 0
+
+
+async def test_migrations_apply_once(
+    store: Store, tmp_path: Path, database_url: str | None
+) -> None:
+    await store.insert_votes([row(1)])
+    again = build_store(ledger_settings(tmp_path, database_url))
+    await again.open()  # the schema is there: nothing to apply, nothing lost
+    try:
+        assert await again.count(CAMPAIGN) == 1
+    finally:
+        await again.close()
+
+
+async def test_totals_count_valid_votes_and_the_time_of_the_last(store: Store) -> None:
+    await store.insert_votes(
+        [row(1, "N01", at=10), row(2, "N01", at=30), row(3, "N02", at=20), row(4, "N02", at=40)]
+    )
+    await store.void(CAMPAIGN, vote_ids=[row(4).vote_id], reason="fraud", audit=audit())
+    totals = {t.nominee: (t.votes, t.reached_at) for t in await store.totals(CAMPAIGN)}
+    assert totals == {"N01": (2, 30), "N02": (1, 20)}
+    assert await store.count(CAMPAIGN, void=True) == 1
+    assert await store.count(CAMPAIGN, void=False) == 3
+
+
+async def test_void_by_id_returns_only_what_it_voided_and_audits(store: Store) -> None:
+    await store.insert_votes([row(n) for n in range(5)])
+    ids = [row(1).vote_id, row(2).vote_id, "f" * 32]
+    first = await store.void(CAMPAIGN, vote_ids=ids, reason="bot", audit=audit("bot"))
+    assert sorted(v.vote_id for v in first) == sorted(ids[:2])
+    assert all(v.void and v.void_reason == "bot" for v in first)
+    second = await store.void(CAMPAIGN, vote_ids=ids, reason="bot", audit=audit("again"))
+    assert second == []
+    log = await store.audit_log(CAMPAIGN)
+    assert [entry.reason for entry in log] == ["bot", "again"]
+    assert set(json.loads(log[0].detail)["voided"]) == set(ids[:2])
+    assert json.loads(log[1].detail)["count"] == 0
+    assert await store.existing_ids(CAMPAIGN, ids) == set(ids[:2])
+
+
+async def test_void_by_phone_within_a_window(store: Store) -> None:
+    phone = "c" * 64
+    await store.insert_votes(
+        [*(row(n, phone=phone, at=100 * n) for n in (1, 2, 3)), row(4, at=200)]
+    )
+    voided = await store.void(
+        CAMPAIGN, phone_hash=phone, since=150, until=300, reason="sim farm", audit=audit()
+    )
+    assert [v.vote_id for v in voided] == [row(2).vote_id]
+    everything = await store.void(CAMPAIGN, phone_hash=phone, reason="all", audit=audit())
+    assert sorted(v.vote_id for v in everything) == [row(1).vote_id, row(3).vote_id]
+
+
+async def test_votes_are_walked_in_time_order_in_chunks(store: Store) -> None:
+    await store.insert_votes([row(n, at=20_000 - n) for n in range(12_000)])
+    seen = []
+    async for chunk in store.votes(CAMPAIGN):
+        assert 0 < len(chunk) <= 5000
+        seen += chunk
+    assert len(seen) == 12_000
+    assert [v.accepted_at for v in seen] == sorted(v.accepted_at for v in seen)
+    recent = [v async for chunk in store.votes(CAMPAIGN, since=19_990) for v in chunk]
+    assert len(recent) == 11
+
+
+async def test_snapshots_keep_the_history(store: Store) -> None:
+    await store.insert_snapshot(CAMPAIGN, {"N01": 3, "N02": 1}, 1000)
+    await store.insert_snapshot(CAMPAIGN, {"N01": 4, "N02": 1}, 2000)
+    await store.insert_snapshot(CAMPAIGN, {"N01": 4, "N02": 1}, 2000)  # twice: one row each
+    assert await store.snapshots(CAMPAIGN) == [
+        (1000, {"N01": 3, "N02": 1}),
+        (2000, {"N01": 4, "N02": 1}),
+    ]

@@ -1,0 +1,129 @@
+"""The most popular award: tie rule, refusal, --provisional, the cut line, formats."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.ledger_fixtures import ledger_settings
+from tests.ledger_support import cast, cli, write_campaign
+from tests.support import make_campaign, phone
+from votesvc.award import TIE_RULE, rank_award
+from votesvc.redis_server import EmbeddedRedis
+from votesvc.store import NomineeTotal
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def test_tie_rule_first_to_reach_the_total_then_id() -> None:
+    campaign = make_campaign(nominees=6)
+    totals = [
+        NomineeTotal("N04", 5, 900),
+        NomineeTotal("N02", 7, 500),
+        NomineeTotal("N01", 5, 700),  # reached 5 before N04
+        NomineeTotal("N03", 5, 700),  # same moment as N01: the id decides
+    ]
+    placings = rank_award(campaign, totals, top=3)
+    assert [(p.place, p.nominee.id, p.votes) for p in placings] == [
+        (1, "N02", 7),
+        (2, "N01", 5),
+        (3, "N03", 5),
+        (4, "N04", 5),
+        (5, "N05", 0),
+        (6, "N06", 0),
+    ]
+    assert [p.awarded for p in placings] == [True, True, True, False, False, False]
+
+
+@pytest.fixture
+def clean_redis(redis_server: EmbeddedRedis) -> EmbeddedRedis:
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server
+
+
+def test_award_refuses_until_closed_and_flushed_then_ranks_with_the_rule(
+    clean_redis: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    now = time.time()
+    closes = datetime.fromtimestamp(now + 2.0, SHANGHAI)
+    campaign = write_campaign(
+        tmp_path / "campaign.toml",
+        opens_at=(closes - timedelta(days=1)).isoformat(),
+        closes_at=closes.isoformat(timespec="seconds"),
+    )
+    closes_at = campaign.closes_at.timestamp()
+    settings = ledger_settings(
+        tmp_path,
+        database_url,
+        redis_url=clean_redis.url,
+        campaign_path=tmp_path / "campaign.toml",
+    )
+    # N02 reaches 2 votes before N01 does; N03 leads with 3.
+    plan = ["N03", "N02", "N02", "N03", "N01", "N01", "N03", "N05"]
+    for n, nominee in enumerate(plan):
+        asyncio.run(
+            cast(
+                clean_redis.url, tmp_path / "api", campaign, [(nominee, phone(n))], now=now - 60 + n
+            )
+        )
+
+    code, out, err = cli(settings, "award")
+    assert code == 1
+    assert "voting window is still open" in err
+    assert "8 accepted votes are still pending" in err
+    assert "--provisional" in err
+
+    code, out, _ = cli(settings, "award", "--provisional")
+    assert code == 0
+    assert "PROVISIONAL" in out
+    assert TIE_RULE in out
+
+    assert cli(settings, "flush", "--once")[0] == 0
+    deadline = time.monotonic() + 10
+    while time.time() <= closes_at:  # the campaign closes during the test
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    code, out, err = cli(settings, "award")
+    assert code == 0, err
+    assert "FINAL" in out
+    assert "PROVISIONAL" not in out
+    assert TIE_RULE in out
+    assert "cut line: places 1-10" in out
+    ranked = [line.split()[1] for line in out.splitlines() if line[:5].strip().isdigit()]
+    assert ranked[:5] == ["N03", "N02", "N01", "N05", "N04"]
+    assert len(ranked) == 30
+
+    code, out, _ = cli(settings, "award", "--top", "2", "--format", "json")
+    document = json.loads(out)
+    assert document["final"] is True
+    assert document["tie_rule"] == TIE_RULE
+    assert [(n["id"], n["votes"], n["awarded"]) for n in document["nominees"][:3]] == [
+        ("N03", 3, True),
+        ("N02", 2, True),
+        ("N01", 2, False),
+    ]
+    assert "N02 and N01 both have 2 votes" in document["cut_line_tie"]
+
+    code, out, _ = cli(settings, "award", "--format", "csv")
+    comments = [line for line in out.splitlines() if line.startswith("#")]
+    assert any(TIE_RULE in line for line in comments)
+    body = "\n".join(line for line in out.splitlines() if not line.startswith("#"))
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [(r["place"], r["nominee"], r["votes"], r["awarded"]) for r in rows[:2]] == [
+        ("1", "N03", "3", "yes"),
+        ("2", "N02", "2", "yes"),
+    ]
+    assert rows[10]["awarded"] == "no"

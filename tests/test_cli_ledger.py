@@ -1,0 +1,250 @@
+"""The ledger commands: flush --once, export, void, reconcile, restore."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.ledger_fixtures import ledger_settings
+from tests.ledger_support import cli, write_campaign
+from tests.support import FakeClock, phone, running_service
+from votesvc.campaign import Campaign
+from votesvc.flusher import Flusher
+from votesvc.keys import Keys
+from votesvc.redis_server import EmbeddedRedis
+from votesvc.settings import Settings
+from votesvc.store import build_store
+
+CAMPAIGN = "test-campaign"
+
+
+@pytest.fixture
+def sync_redis(redis_server: EmbeddedRedis) -> Any:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+def live_tally(client: Any, keys: Keys) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for key in keys.tallies():
+        for nominee, votes in client.hgetall(key).items():
+            if int(votes):
+                counts[nominee.decode()] = counts.get(nominee.decode(), 0) + int(votes)
+    return counts
+
+
+class Scene:
+    """A campaign, its settings for the CLI, and a way to vote through the API."""
+
+    def __init__(self, tmp_path: Path, url: str, database_url: str | None, **rules: Any) -> None:
+        self.campaign: Campaign = write_campaign(tmp_path / "campaign.toml", **rules)
+        self.keys = Keys(self.campaign.id, 16)
+        self.url = url
+        self.api_dir = tmp_path / "api"
+        self.clock = FakeClock(time.time())
+        self.settings: Settings = ledger_settings(
+            tmp_path, database_url, redis_url=url, campaign_path=tmp_path / "campaign.toml"
+        )
+
+    def vote(self, *votes: tuple[str, str]) -> list[tuple[int, str, str]]:
+        """(status, error code or vote id, nominee) per vote, in order."""
+
+        async def run() -> list[tuple[int, str, str]]:
+            out = []
+            async with running_service(
+                self.url, self.api_dir, campaign=self.campaign, clock=self.clock
+            ) as service:
+                for nominee, number in votes:
+                    response = await service.vote(nominee, number)
+                    body = response.json()
+                    key = body["vote_id"] if response.status_code == 201 else body["error"]["code"]
+                    out.append((response.status_code, key, nominee))
+            return out
+
+        return asyncio.run(run())
+
+    def ledger(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        async def run() -> Any:
+            store = build_store(self.settings)
+            await store.open()
+            try:
+                return await getattr(store, method)(*args, **kwargs)
+            finally:
+                await store.close()
+
+        return asyncio.run(run())
+
+
+def test_flush_once_and_export_with_digest(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url)
+    cast = scene.vote(*((f"N{n % 4 + 1:02d}", phone(n)) for n in range(25)))
+    code, out, _ = cli(scene.settings, "flush", "--once")
+    assert code == 0
+    assert "flushed 25" in out
+    assert cli(scene.settings, "void", "--vote-id", cast[0][1], "--reason", "duplicate SIM")[0] == 0
+
+    target = tmp_path / "out" / "ledger.csv"
+    code, out, err = cli(scene.settings, "export", "--out", str(target))
+    assert code == 0, err
+    data = target.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "out" / "ledger.csv.sha256").read_text() == f"{digest}  ledger.csv\n"
+    assert digest in out
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    assert len(rows) == 25
+    assert set(rows[0]) == {
+        "vote_id",
+        "nominee",
+        "phone_hash",
+        "accepted_at",
+        "void",
+        "void_reason",
+    }
+    assert {row["vote_id"] for row in rows} == {vote_id for _, vote_id, _ in cast}
+    void_rows = [row for row in rows if row["void"] == "true"]
+    assert [(r["vote_id"], r["void_reason"]) for r in void_rows] == [(cast[0][1], "duplicate SIM")]
+    assert all(len(row["phone_hash"]) == 64 for row in rows)
+    assert rows[0]["accepted_at"].endswith("+00:00")
+
+
+def test_void_takes_votes_off_everywhere_but_not_the_quota(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url, votes_per_phone_per_day=2)
+    cast = scene.vote(("N01", phone(1)), ("N02", phone(1)), ("N01", phone(2)), ("N03", phone(3)))
+    assert [status for status, _, _ in cast] == [201] * 4
+    # Not flushed yet: void flushes first, so a vote cast a moment ago can be voided.
+    code, out, err = cli(
+        scene.settings, "void", "--phone", "+86 139-0000-0001", "--reason", "bot", "--by", "ops"
+    )
+    assert code == 0, err
+    assert "voided 2 votes" in out
+    assert live_tally(sync_redis, scene.keys) == {"N01": 1, "N03": 1}
+    assert scene.vote(("N04", phone(1)))[0][:2] == (429, "daily_limit")  # no quota back
+    assert scene.vote(("N01", phone(1)))[0][:2] == (409, "already_voted")
+
+    code, out, err = cli(scene.settings, "void", "--vote-id", cast[3][1], "f" * 32, "--reason", "x")
+    assert code == 1  # one id is unknown: said so
+    assert "not in the ledger" in err
+    assert live_tally(sync_redis, scene.keys) == {"N01": 1}
+    assert cli(scene.settings, "void", "--vote-id", cast[3][1], "--reason", "x")[0] == 0
+    assert live_tally(sync_redis, scene.keys) == {"N01": 1}  # voiding twice changes nothing
+
+    totals = {t.nominee: t.votes for t in scene.ledger("totals", CAMPAIGN)}
+    assert totals == {"N01": 1}
+    code, out, _ = cli(scene.settings, "award", "--provisional", "--format", "json")
+    assert [(n["id"], n["votes"]) for n in json.loads(out)["nominees"][:2]] == [
+        ("N01", 1),
+        ("N02", 0),
+    ]
+    log = scene.ledger("audit_log", CAMPAIGN)
+    assert [(entry.actor, entry.action, entry.reason) for entry in log[:1]] == [
+        ("ops", "void", "bot")
+    ]
+    assert json.loads(log[0].detail)["count"] == 2
+    assert "phone_hash" in json.loads(log[0].detail)
+    assert cli(scene.settings, "reconcile")[0] == 0
+
+
+def test_void_by_phone_within_a_time_window(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url)
+    first = scene.vote(("N01", phone(1)))
+    scene.clock.advance(600)
+    later = scene.vote(("N02", phone(1)))
+    since = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(scene.clock.now - 60))
+    code, out, err = cli(
+        scene.settings, "void", "--phone", phone(1), "--since", since, "--reason", "late burst"
+    )
+    assert code == 0, err
+    assert later[0][1] in out
+    assert first[0][1] not in out
+    assert live_tally(sync_redis, scene.keys) == {"N01": 1}
+    assert cli(scene.settings, "void", "--phone", "123", "--reason", "x")[0] == 2
+
+
+def test_reconcile_is_clean_then_lists_a_difference(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url)
+    scene.vote(*((f"N{n % 3 + 1:02d}", phone(n)) for n in range(9)))
+    code, out, _ = cli(scene.settings, "reconcile")  # all still pending: still consistent
+    assert (code, out.strip()) == (0, "clean: live 9 = ledger 0 + pending 9")
+    cli(scene.settings, "flush", "--once")
+    code, out, _ = cli(scene.settings, "reconcile")
+    assert (code, out.strip()) == (0, "clean: live 9 = ledger 9 + pending 0")
+    sync_redis.hincrby(scene.keys.tally(3), "N02", 2)
+    code, out, _ = cli(scene.settings, "reconcile")
+    assert code == 1
+    assert "DIFFERENCES" in out
+    [row] = [line.split() for line in out.splitlines() if line.startswith("N02")]
+    assert row == ["N02", "5", "3", "0", "+2"]
+
+
+def test_restore_after_flushall_gives_the_same_live_tally(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url, votes_per_phone_per_day=2)
+    cast = scene.vote(
+        *((f"N{n % 5 + 1:02d}", phone(n)) for n in range(40)), ("N09", phone(0)), ("N10", phone(1))
+    )
+    assert all(status == 201 for status, _, _ in cast)
+    assert cli(scene.settings, "void", "--vote-id", cast[5][1], "--reason", "fraud")[0] == 0
+    before = live_tally(sync_redis, scene.keys)
+    assert sum(before.values()) == 41
+
+    sync_redis.flushall()  # Redis lost everything; one more vote arrives before the restore
+    assert scene.vote(("N07", phone(99)))[0][0] == 201
+    code, out, err = cli(scene.settings, "restore")
+    assert code == 0, out + err
+    assert "clean: live 42" in out
+    assert live_tally(sync_redis, scene.keys) == {**before, "N07": before.get("N07", 0) + 1}
+    # Today's dedup and quotas are back too, voided vote included.
+    assert scene.vote(("N03", phone(0)))[0][:2] == (429, "daily_limit")
+    assert scene.vote(("N01", phone(5)))[0][:2] == (409, "already_voted")
+    assert scene.vote(("N02", phone(7)))[0][0] == 201
+
+
+def test_restore_refuses_while_a_flusher_is_running(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url)
+    scene.vote(("N01", phone(1)))
+
+    async def one_cycle() -> None:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(redis_server.url)
+        store = build_store(scene.settings)
+        await store.open()
+        await Flusher(client, store, scene.keys, consumer="busyhost-1").cycle()
+        await store.close()
+        await client.aclose()
+
+    asyncio.run(one_cycle())
+    code, _, err = cli(scene.settings, "restore")
+    assert code == 1
+    assert "busyhost-1" in err
+    assert cli(scene.settings, "restore", "--force")[0] == 0
+
+
+def test_commands_start_and_stop_the_embedded_redis(tmp_path: Path) -> None:
+    write_campaign(tmp_path / "campaign.toml")
+    settings = ledger_settings(tmp_path, None, campaign_path=tmp_path / "campaign.toml")
+    code, out, err = cli(settings, "reconcile")
+    assert (code, out.strip()) == (0, "clean: live 0 = ledger 0 + pending 0"), err
+    assert not EmbeddedRedis(tmp_path).ping()  # it started it, so it stopped it

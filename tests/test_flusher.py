@@ -1,0 +1,246 @@
+"""The ledger flusher: streams -> store, idempotent, claiming, outages, snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import sqlite3
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.ledger_fixtures import ledger_settings
+from tests.ledger_support import prefill_streams
+from tests.pgcluster import PgCluster
+from tests.support import phone, running_service, wait_for
+from votesvc.flusher import GROUP, Flusher
+from votesvc.keys import Keys
+from votesvc.reconcile import reconcile
+from votesvc.redis_server import EmbeddedRedis
+from votesvc.store import Store, build_store
+from votesvc.store.sqlite import SqliteStore
+
+CAMPAIGN = "test-campaign"
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys(CAMPAIGN, 16)
+
+
+async def pending_total(redis: Any, keys: Keys) -> int:
+    total = 0
+    for stream in keys.streams():
+        with contextlib.suppress(Exception):
+            total += (await redis.xpending(stream, GROUP))["pending"]
+    return total
+
+
+async def stream_total(redis: Any, keys: Keys) -> int:
+    return sum([await redis.xlen(stream) for stream in keys.streams()])
+
+
+async def test_accepted_votes_are_in_the_ledger_within_a_flush_interval(
+    redis: aioredis.Redis,
+    redis_server: EmbeddedRedis,
+    tmp_path: Path,
+    database_url: str | None,
+    store: Store,
+) -> None:
+    interval = 0.3
+    async with running_service(
+        redis_server.url,
+        tmp_path,
+        flush_in_serve=True,
+        flush_interval=interval,
+        snapshot_interval=interval,
+        database_url=database_url,
+    ) as service:
+        responses = await asyncio.gather(
+            *(service.vote(f"N{n % 7 + 1:02d}", phone(n)) for n in range(120))
+        )
+        assert [r.status_code for r in responses] == [201] * 120
+        ids = [r.json()["vote_id"] for r in responses]
+
+        async def all_durable() -> bool:
+            return await store.count(CAMPAIGN) == 120
+
+        await wait_for(all_durable, within=2 * interval + 2.0)
+        assert await store.existing_ids(CAMPAIGN, ids) == set(ids)
+        live = {row["id"]: row["votes"] for row in (await service.fresh_tally())["nominees"]}
+        durable = {t.nominee: t.votes for t in await store.totals(CAMPAIGN)}
+        assert durable == {nominee: votes for nominee, votes in live.items() if votes}
+        assert (await reconcile(redis, service.app.state.keys, store)).clean
+        assert await stream_total(redis, service.app.state.keys) == 0
+
+        async def snapshot_taken() -> bool:
+            history = await store.snapshots(CAMPAIGN)
+            return bool(history) and history[-1][1] == durable
+
+        await wait_for(snapshot_taken, within=3 * interval + 2.0)
+
+
+def flusher_for(redis: Any, store: Store, keys: Keys, **kwargs: Any) -> Flusher:
+    kwargs.setdefault("interval", 0.1)
+    kwargs.setdefault("consumer", "test-flusher")
+    return Flusher(redis, store, keys, **kwargs)
+
+
+async def test_stale_entries_of_a_vanished_consumer_are_claimed_once(
+    redis: aioredis.Redis, store: Store, keys: Keys
+) -> None:
+    counts = await prefill_streams(redis, keys, 800)
+    flusher = flusher_for(redis, store, keys, claim_after=0.3, batch=1600)
+    await flusher.ensure_groups()
+    # A flusher on another host read some entries, then vanished before writing them.
+    for stream in keys.streams():
+        await redis.xreadgroup(GROUP, "otherhost-4242", {stream: ">"}, count=10)
+    stolen = await pending_total(redis, keys)
+    assert stolen > 0
+    await flusher.cycle()
+    assert await store.count(CAMPAIGN) == 800 - stolen  # not yet stale: left alone
+
+    async def claimed() -> bool:
+        await flusher.cycle()
+        return await store.count(CAMPAIGN) == 800
+
+    await wait_for(claimed, within=5.0)
+    assert await pending_total(redis, keys) == 0
+    assert await stream_total(redis, keys) == 0
+    assert {t.nominee: t.votes for t in await store.totals(CAMPAIGN)} == counts
+
+
+def ended_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    ended = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
+    return int(ended.stdout)
+
+
+async def test_a_dead_consumer_of_this_host_is_taken_over_at_once(
+    redis: aioredis.Redis, store: Store, keys: Keys
+) -> None:
+    await prefill_streams(redis, keys, 300)
+    dead = f"{socket.gethostname()}-{ended_pid()}"
+    flusher = flusher_for(redis, store, keys, claim_after=3600)
+    await flusher.ensure_groups()
+    for stream in keys.streams():
+        await redis.xreadgroup(GROUP, dead, {stream: ">"})
+    assert await pending_total(redis, keys) == 300
+    await flusher.cycle()
+    assert await store.count(CAMPAIGN) == 300
+    assert await pending_total(redis, keys) == 0
+    consumers = await redis.xinfo_consumers(keys.stream(0), GROUP)
+    assert dead.encode() not in {c["name"] for c in consumers}
+
+
+async def test_a_redelivered_batch_changes_nothing(
+    redis: aioredis.Redis, store: Store, keys: Keys
+) -> None:
+    await prefill_streams(redis, keys, 200)
+    entries = {s: await redis.xrange(s) for s in keys.streams()}
+    flusher = flusher_for(redis, store, keys)
+    await flusher.cycle()
+    assert await store.count(CAMPAIGN) == 200
+    # The same entries appear again (a flusher died after writing, before its XACK).
+    for stream, items in entries.items():
+        for _, fields in items:
+            await redis.xadd(stream, fields)
+    await flusher.cycle()
+    assert await store.count(CAMPAIGN) == 200
+    assert flusher.written == 200
+    assert await stream_total(redis, keys) == 0
+
+
+async def test_the_flusher_recreates_its_groups_after_redis_lost_them(
+    redis: aioredis.Redis, store: Store, keys: Keys
+) -> None:
+    flusher = flusher_for(redis, store, keys)
+    await flusher.cycle()
+    await redis.flushall()
+    await prefill_streams(redis, keys, 50)
+    await flusher.cycle()  # NOGROUP: groups come back, from the start of each stream
+    await flusher.cycle()
+    assert await store.count(CAMPAIGN) == 50
+
+
+@contextlib.asynccontextmanager
+async def running_flusher(flusher: Flusher) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(flusher.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+@contextlib.contextmanager
+def database_outage(database_url: str | None, tmp_path: Path, request: Any) -> Iterator[None]:
+    """The ledger database cannot be written while the block runs."""
+    if database_url is None:
+        # As root no file mode stops a write: another connection's exclusive lock does.
+        blocker = sqlite3.connect(tmp_path / "ledger.sqlite3", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    else:
+        cluster: PgCluster = request.getfixturevalue("pg_cluster")
+        cluster.stop()
+        try:
+            yield
+        finally:
+            cluster.start()
+
+
+async def test_database_outage_holds_votes_in_redis_until_it_is_back(
+    redis: aioredis.Redis,
+    redis_server: EmbeddedRedis,
+    tmp_path: Path,
+    database_url: str | None,
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    interval = 0.3
+    settings = ledger_settings(tmp_path, database_url)
+    ledger = (
+        SqliteStore(tmp_path / "ledger.sqlite3", busy_timeout=0.05)
+        if database_url is None
+        else build_store(settings)
+    )
+    check = build_store(settings)
+    await check.open()
+    caplog.set_level(logging.INFO, logger="votesvc.flusher")
+    async with running_service(redis_server.url, tmp_path / "api") as service:
+        keys = service.app.state.keys
+        flusher = flusher_for(redis, ledger, keys, interval=interval)
+        async with running_flusher(flusher):
+            assert (await service.vote("N01", phone(0))).status_code == 201
+
+            async def flushed(n: int) -> bool:
+                return await check.count(CAMPAIGN) == n
+
+            await wait_for(lambda: flushed(1), within=2 * interval + 2.0)
+            with database_outage(database_url, tmp_path, request):
+                responses = [await service.vote("N02", phone(n)) for n in range(1, 51)]
+                assert [r.status_code for r in responses] == [201] * 50
+
+                async def complained() -> bool:
+                    return "ledger write failed" in caplog.text
+
+                await wait_for(complained, within=5.0)
+                assert await stream_total(redis, keys) == 50  # held in Redis, none dropped
+            await check.close()
+            await check.open()  # a fresh pool: the old one saw the server go away
+            await wait_for(lambda: flushed(51), within=2 * interval + 2.0)
+            assert "ledger writable again" in caplog.text
+    await check.close()
+    await ledger.close()

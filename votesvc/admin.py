@@ -1,0 +1,312 @@
+"""The ledger's command-line side: flush, award, export, reconcile, restore, void.
+
+Each command opens what it needs (the campaign, Redis, the store), calls the
+domain module that does the work and prints the outcome. Redis is reached
+through ``VOTESVC_REDIS_URL`` or, when unset, the embedded server of the data
+directory, started for the command if no ``serve`` runs (and stopped after).
+Exit status: 0 done, 1 a difference or a refusal, 2 a configuration problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from redis.exceptions import RedisError
+
+from votesvc.award import FORMATS, Award, award_blockers, rank_award, render
+from votesvc.campaign import Campaign, load_campaign
+from votesvc.connection import RedisClient
+from votesvc.days import system_clock
+from votesvc.errors import ConfigError
+from votesvc.export import export_ledger
+from votesvc.flusher import Flusher
+from votesvc.keys import Keys
+from votesvc.ledger import build_flusher, flusher_client, run_flusher
+from votesvc.phones import hash_phone, normalize_phone
+from votesvc.reconcile import Reconciliation, pending_votes, reconcile
+from votesvc.redis_server import EmbeddedRedis
+from votesvc.restore import active_flushers, restore
+from votesvc.settings import Settings
+from votesvc.store import Store, StoreUnavailable
+from votesvc.void import LiveCountersNotUpdated, VoidRequest, default_actor, void_votes
+
+__all__ = ["add_ledger_commands"]
+
+
+@dataclass(slots=True)
+class Tools:
+    settings: Settings
+    campaign: Campaign
+    keys: Keys
+    client: RedisClient
+    store: Store
+    flusher: Flusher
+
+
+Body = Callable[[Tools], Awaitable[int]]
+
+
+def _with_redis(settings: Settings, run: Callable[[Settings], int]) -> int:
+    """Run with Redis reachable: the configured URL, or the embedded server."""
+    if settings.redis_url is not None:
+        return run(settings)
+    embedded = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync)
+    started = embedded.start()
+    try:
+        return run(settings.with_redis_url(embedded.url))
+    finally:
+        if started:
+            embedded.stop()
+
+
+def _run(settings: Settings, body: Body) -> int:
+    campaign = load_campaign(settings.campaign_path)
+    keys = Keys(campaign.id, settings.shards)
+
+    async def main(settings: Settings) -> int:
+        client = flusher_client(settings)
+        flusher = build_flusher(settings, client, keys)
+        store = flusher.store
+        try:
+            await store.open()
+            return await body(Tools(settings, campaign, keys, client, store, flusher))
+        except StoreUnavailable as exc:
+            print(f"votesvc: the ledger database is unavailable: {exc}", file=sys.stderr)
+            return 1
+        except (RedisError, OSError) as exc:
+            print(f"votesvc: Redis is unavailable: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await flusher.retire()
+            await store.close()
+            await client.aclose()
+
+    return _with_redis(settings, lambda s: asyncio.run(main(s)))
+
+
+def flush(args: argparse.Namespace, settings: Settings) -> int:
+    """``votesvc flush [--once]``."""
+    if args.once:
+
+        async def once(tools: Tools) -> int:
+            handled = await tools.flusher.catch_up()
+            print(f"flushed {handled} pending votes into the {tools.store.name} ledger")
+            return 0
+
+        return _run(settings, once)
+    campaign = load_campaign(settings.campaign_path)
+    keys = Keys(campaign.id, settings.shards)
+
+    def forever(settings: Settings) -> int:
+        asyncio.run(run_flusher(settings, keys))
+        return 0
+
+    return _with_redis(settings, forever)
+
+
+def award(args: argparse.Namespace, settings: Settings) -> int:
+    """``votesvc award [--top 10] [--format table|csv|json] [--provisional]``."""
+
+    async def body(tools: Tools) -> int:
+        now = system_clock()
+        pending = len(await pending_votes(tools.client, tools.keys, tools.store))
+        blockers = award_blockers(tools.campaign, now, pending)
+        if blockers and not args.provisional:
+            print(
+                "votesvc award: refused, the result is not final: "
+                + "; ".join(blockers)
+                + ". Pass --provisional for a ranking marked provisional.",
+                file=sys.stderr,
+            )
+            return 1
+        totals = await tools.store.totals(tools.campaign.id)
+        result = Award(
+            campaign=tools.campaign,
+            placings=rank_award(tools.campaign, totals, args.top),
+            top=args.top,
+            provisional=bool(blockers),
+            caveats=blockers,
+            void_votes=await tools.store.count(tools.campaign.id, void=True),
+            computed_at=now,
+        )
+        sys.stdout.write(render(result, args.format))
+        return 0
+
+    return _run(settings, body)
+
+
+def export(args: argparse.Namespace, settings: Settings) -> int:
+    """``votesvc export --out FILE``."""
+
+    async def body(tools: Tools) -> int:
+        pending = len(await pending_votes(tools.client, tools.keys, tools.store))
+        done = await export_ledger(tools.store, tools.campaign.id, Path(args.out))
+        print(f"{done.rows} votes ({done.void} void) written to {done.path}")
+        print(f"sha256 {done.sha256}  (in {done.digest_path})")
+        if pending:
+            print(f"note: {pending} accepted votes are still pending in Redis", file=sys.stderr)
+        return 0
+
+    return _run(settings, body)
+
+
+def _print_reconciliation(result: Reconciliation) -> None:
+    live, durable, pending = (
+        sum(counts.values()) for counts in (result.live, result.durable, result.pending)
+    )
+    if result.clean:
+        print(f"clean: live {live} = ledger {durable} + pending {pending}")
+        return
+    print(f"DIFFERENCES: live {live}, ledger {durable}, pending {pending}")
+    print(f"{'nominee':<10} {'live':>9} {'ledger':>9} {'pending':>9} {'difference':>11}")
+    for nominee, delta in result.differences.items():
+        print(
+            f"{nominee:<10} {result.live.get(nominee, 0):>9} {result.durable.get(nominee, 0):>9}"
+            f" {result.pending.get(nominee, 0):>9} {delta:>+11}"
+        )
+
+
+def reconcile_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    """``votesvc reconcile``: exit 1 and list them on any difference."""
+
+    async def body(tools: Tools) -> int:
+        result = await reconcile(
+            tools.client, tools.keys, tools.store, cluster=settings.redis_cluster
+        )
+        _print_reconciliation(result)
+        return 0 if result.clean else 1
+
+    return _run(settings, body)
+
+
+def restore_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    """``votesvc restore [--force]``."""
+
+    async def body(tools: Tools) -> int:
+        within = 3 * settings.flush_interval + 2
+        others = await active_flushers(
+            tools.client, tools.keys, within=within, besides=tools.flusher.consumer
+        )
+        if others and not args.force:
+            print(
+                f"votesvc restore: refused, flushers are running ({', '.join(sorted(others))}): "
+                "stop them first (serve with VOTESVC_FLUSH_IN_SERVE=false, and any "
+                "`votesvc flush`), or pass --force",
+                file=sys.stderr,
+            )
+            return 1
+        done = await restore(
+            tools.client, tools.keys, tools.store, tools.campaign, tools.flusher, system_clock
+        )
+        print(
+            f"restored: {done.valid_votes} valid votes from the ledger, {done.phones_today} "
+            f"phones' records for today, {done.replayed} pending votes counted on top "
+            f"({done.flushed_first} flushed first)"
+        )
+        result = await reconcile(
+            tools.client, tools.keys, tools.store, cluster=settings.redis_cluster
+        )
+        _print_reconciliation(result)
+        return 0 if result.clean else 1
+
+    return _run(settings, body)
+
+
+def _moment(text: str | None, campaign: Campaign, flag: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=campaign.timezone)
+    return int(moment.timestamp() * 1000)
+
+
+def void(args: argparse.Namespace, settings: Settings) -> int:
+    """``votesvc void --vote-id ID... | --phone NUMBER [--since T --until T] --reason TEXT``."""
+    campaign = load_campaign(settings.campaign_path)
+    if not args.reason.strip():
+        raise ConfigError("--reason must say why")
+    phone_hash = None
+    if args.phone is not None:
+        number = normalize_phone(args.phone)
+        if number is None:
+            raise ConfigError(f"--phone {args.phone!r} is not a mainland mobile number")
+        phone_hash = hash_phone(settings.secret, number)
+    elif args.since or args.until:
+        raise ConfigError("--since and --until go with --phone")
+    request = VoidRequest(
+        reason=args.reason.strip(),
+        actor=args.by or default_actor(),
+        vote_ids=tuple(args.vote_id or ()),
+        phone_hash=phone_hash,
+        since=_moment(args.since, campaign, "--since"),
+        until=_moment(args.until, campaign, "--until"),
+    )
+
+    async def body(tools: Tools) -> int:
+        try:
+            done = await void_votes(
+                tools.client, tools.keys, tools.store, tools.flusher, request, system_clock
+            )
+        except LiveCountersNotUpdated as exc:
+            print(f"votesvc void: {exc}", file=sys.stderr)
+            return 1
+        print(f"voided {len(done.voided)} votes (reason: {request.reason!r}, by {request.actor})")
+        for vote in done.voided:
+            print(f"  {vote.vote_id}  {vote.nominee}")
+        for vote_id in done.already_void:
+            print(f"  {vote_id}  already void")
+        for vote_id in done.not_found:
+            print(f"  {vote_id}  not in the ledger", file=sys.stderr)
+        return 1 if done.not_found else 0
+
+    return _run(settings, body)
+
+
+def add_ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ledger commands to the ``votesvc`` parser."""
+    cmd = commands.add_parser("flush", help="run the ledger flusher (Redis streams -> database)")
+    cmd.add_argument("--once", action="store_true", help="flush what is pending now, then exit")
+    cmd.set_defaults(func=flush)
+
+    cmd = commands.add_parser("award", help="the most popular award, from the ledger")
+    cmd.add_argument("--top", type=int, default=10, help="places that receive the award (10)")
+    cmd.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    cmd.add_argument(
+        "--provisional",
+        action="store_true",
+        help="rank even while voting is open or votes are pending (marked provisional)",
+    )
+    cmd.set_defaults(func=award)
+
+    cmd = commands.add_parser("export", help="write the ledger as CSV with a SHA-256 digest")
+    cmd.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
+    cmd.set_defaults(func=export)
+
+    cmd = commands.add_parser(
+        "reconcile", help="compare live counts with the ledger plus pending votes"
+    )
+    cmd.set_defaults(func=reconcile_cmd)
+
+    cmd = commands.add_parser("restore", help="rebuild Redis's counters from the ledger")
+    cmd.add_argument("--force", action="store_true", help="run even if flushers seem active")
+    cmd.set_defaults(func=restore_cmd)
+
+    cmd = commands.add_parser("void", help="void votes in the ledger and the live counts")
+    which = cmd.add_mutually_exclusive_group(required=True)
+    which.add_argument("--vote-id", nargs="+", metavar="ID", help="vote ids to void")
+    which.add_argument("--phone", metavar="NUMBER", help="void this phone's votes")
+    cmd.add_argument("--since", metavar="T", help="with --phone: from this ISO 8601 time")
+    cmd.add_argument("--until", metavar="T", help="with --phone: before this ISO 8601 time")
+    cmd.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    cmd.add_argument("--by", metavar="WHO", help="who voids (default: user@host)")
+    cmd.set_defaults(func=void)

@@ -1,0 +1,461 @@
+"""The ledger flusher: Redis vote streams -> durable storage, on a schedule.
+
+Every shard's stream is read through the consumer group ``ledger``; each
+flusher is one consumer (``host-pid``), so any number can run side by side
+(one per ``serve`` worker, or ``votesvc flush`` processes). A cycle, every
+``interval`` or at once when the last one filled its batch:
+
+1. claim entries another consumer left pending: at once from a dead
+   consumer of this host (its pid is gone), else after ``claim_after``
+   seconds idle (XAUTOCLAIM);
+2. read new entries (XREADGROUP, in ``lua/ledger_read.lua``, which packs
+   them into lines: parsing thousands of entries is the flusher's main cost);
+3. write the batch into ``votes`` (the vote id is the key, so a re-delivered
+   entry changes nothing), retrying with backoff while the database is down;
+   nothing is acknowledged before it is written;
+4. acknowledge the written entries and trim the stream below the oldest
+   entry still pending (``lua/ledger_ack.lua``, one step).
+
+While a backlog lasts, the next batch is read while the last one is written.
+On stop (SIGTERM) the batch in hand is finished first. Entries never leave
+Redis before they are in the ledger, so a crash anywhere loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from votesvc.connection import RedisClient
+from votesvc.days import Clock, system_clock
+from votesvc.keys import Keys
+from votesvc.logs import ThrottledLog
+from votesvc.scripts import Script, load_script
+from votesvc.store import Store, StoreUnavailable, VoteRow
+
+__all__ = ["GROUP", "Flusher", "consumer_name", "read_live_counts"]
+
+log = logging.getLogger(__name__)
+
+GROUP = "ledger"
+_REAP_EVERY = 5.0  # seconds between looks for dead consumers of this host
+_BACKOFF_START = 0.05
+
+
+@dataclass(slots=True)
+class _Entries:
+    """Stream entries in hand: the votes they hold, and their ids by shard."""
+
+    rows: list[VoteRow] = field(default_factory=list)
+    ids: dict[int, list[str]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return sum(len(ids) for ids in self.ids.values())
+
+    def add(self, shard: int, entry_id: str, row: VoteRow | None) -> None:
+        self.ids.setdefault(shard, []).append(entry_id)
+        if row is not None:
+            self.rows.append(row)
+
+    def extend(self, other: _Entries) -> None:
+        self.rows += other.rows
+        for shard, ids in other.ids.items():
+            self.ids.setdefault(shard, []).extend(ids)
+
+
+@dataclass(slots=True)
+class _Batch:
+    entries: _Entries
+    written: asyncio.Task[bool]  # True once the rows are in the ledger
+
+
+def consumer_name() -> str:
+    """This process's consumer name in the group: ``host-pid``."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has ended too
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+async def read_live_counts(client: RedisClient, keys: Keys) -> list[dict[str, int]]:
+    """Each shard's live counter hash, in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys.tallies():
+        pipe.hgetall(key)
+    return [
+        {field.decode(): int(value) for field, value in shard.items()}
+        for shard in await pipe.execute()
+    ]
+
+
+class Flusher:
+    """Moves accepted votes from the Redis streams into ``store``."""
+
+    def __init__(
+        self,
+        client: RedisClient,
+        store: Store,
+        keys: Keys,
+        *,
+        interval: float = 1.0,
+        batch: int = 16384,
+        claim_after: float = 30.0,
+        snapshot_interval: float = 10.0,
+        clock: Clock = system_clock,
+        consumer: str | None = None,
+    ) -> None:
+        self._client = client
+        self.store = store
+        self._keys = keys
+        self._campaign = keys.campaign_id
+        self._streams = keys.streams()
+        self.interval = interval
+        self._per_shard = max(1, batch // keys.shards)
+        self._claim_after_ms = int(claim_after * 1000)
+        self._snapshot_interval = snapshot_interval
+        self._clock = clock
+        self.consumer = consumer or consumer_name()
+        self._host = socket.gethostname()
+        self._next_reap = 0.0
+        self._next_snapshot = 0.0
+        self._groups_ready = False
+        self._read_script = load_script("ledger_read")
+        self._ack_script = load_script("ledger_ack")
+        self._redis_log = ThrottledLog(log, every=10.0)
+        self._store_log = ThrottledLog(log, every=10.0)
+        self.written = 0  # votes this flusher inserted (new rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Flush until ``stop`` is set; the batch in hand is finished first."""
+        if not await self._open_store(stop):
+            return
+        log.info(
+            "ledger flusher %s: %s store, every %.2fs",
+            self.consumer,
+            self.store.name,
+            self.interval,
+        )
+        backoff = _BACKOFF_START
+        writing: _Batch | None = None  # a full batch being written while the next is read
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                full = False
+                try:
+                    entries, full = await self._read_batch()
+                    if writing is not None:
+                        batch, writing = writing, None
+                        await self._finish(batch)
+                    if entries.ids:
+                        task = asyncio.create_task(self._write(entries, stop))
+                        batch = _Batch(entries, task)
+                        if full and not stop.is_set():
+                            writing = batch
+                        else:
+                            await self._finish(batch)
+                    await self._maybe_snapshot()
+                    backoff = _BACKOFF_START
+                except (RedisError, OSError) as exc:
+                    self._groups_ready = False
+                    self._redis_log.warn("flusher cannot reach Redis (%s); retrying", exc)
+                    await _wait(stop, backoff)
+                    backoff = min(backoff * 2, self.interval)
+                    continue
+                except Exception:  # a bug must not stop the ledger: log it, try again
+                    log.exception("flusher cycle failed")
+                    await _wait(stop, self.interval)
+                    continue
+                if not full:
+                    await _wait(stop, self.interval - (time.monotonic() - started))
+        finally:
+            if writing is not None:  # the batch in hand
+                try:
+                    await self._finish(writing)
+                except (RedisError, OSError) as exc:
+                    log.warning("last batch written but not acknowledged (%s)", exc)
+
+    async def cycle(self, stop: asyncio.Event | None = None) -> bool:
+        """One read-write-acknowledge pass; True if a shard filled its batch.
+
+        Raises RedisError when Redis fails. A database outage is waited out
+        here (with backoff) unless ``stop`` is set meanwhile, in which case the
+        batch stays pending in Redis for the next flusher.
+        """
+        entries, full = await self._read_batch()
+        if entries.ids and await self._write(entries, stop):
+            await self._acknowledge(entries)
+        return full
+
+    async def catch_up(self) -> int:
+        """Flush everything in the streams now, stealing every pending entry.
+
+        For admin commands that need the ledger complete (void, restore):
+        entries another flusher holds are written too (harmless: the insert
+        ignores known ids). Returns the number of entries handled.
+        """
+        handled = 0
+        await self.ensure_groups()
+        while True:
+            entries = await self._autoclaim(0)
+            entries.extend((await self._read_new())[0])
+            if not entries.ids:
+                return handled
+            if not await self._write(entries, None, retry=False):
+                return handled
+            await self._acknowledge(entries)
+            handled += len(entries)
+
+    async def retire(self) -> None:
+        """Leave the group (on the way out) if nothing is pending with this consumer."""
+        for stream in self._streams:
+            with contextlib.suppress(RedisError, OSError):
+                mine = await self._client.xpending_range(
+                    stream, GROUP, "-", "+", 1, consumername=self.consumer
+                )
+                if not mine:
+                    await self._client.xgroup_delconsumer(stream, GROUP, self.consumer)
+
+    async def ensure_groups(self) -> None:
+        """Create the consumer group on every stream (from its start) if missing."""
+        if self._groups_ready:
+            return
+        for stream in self._streams:
+            try:
+                await self._client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+        self._groups_ready = True
+
+    async def _open_store(self, stop: asyncio.Event) -> bool:
+        backoff = _BACKOFF_START
+        while not stop.is_set():
+            try:
+                await self.store.open()
+                return True
+            except StoreUnavailable as exc:
+                self._store_log.warn("ledger database unavailable at start (%s); retrying", exc)
+                await _wait(stop, backoff)
+                backoff = min(backoff * 2, self.interval)
+        return False
+
+    async def _read_batch(self) -> tuple[_Entries, bool]:
+        await self.ensure_groups()
+        try:
+            return await self._gather()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # Redis lost its data (or a stream was deleted): the groups come back from 0.
+            log.warning("flusher %s: consumer groups are gone; creating them again", self.consumer)
+            self._groups_ready = False
+            await self.ensure_groups()
+            return await self._gather()
+
+    async def _gather(self) -> tuple[_Entries, bool]:
+        entries = await self._claim_dead()
+        entries.extend(await self._autoclaim(self._claim_after_ms))
+        fresh, full = await self._read_new()
+        entries.extend(fresh)
+        return entries, full
+
+    async def _finish(self, batch: _Batch) -> None:
+        if await batch.written:
+            await self._acknowledge(batch.entries)
+
+    async def _read_new(self) -> tuple[_Entries, bool]:
+        """New entries of every shard, and whether a shard filled its share."""
+        replies = await self._scripted(
+            self._read_script,
+            [([stream], [GROUP, self.consumer, self._per_shard]) for stream in self._streams],
+        )
+        entries = _Entries()
+        full = False
+        campaign = self._campaign
+        rows = entries.rows
+        for shard, packed in enumerate(replies):
+            if not packed:
+                continue
+            ids = entries.ids.setdefault(shard, [])
+            lines = packed.decode().split("\n")
+            full = full or len(lines) >= self._per_shard
+            for line in lines:
+                entry_id, vote_id, ts, nominee, phone_hash, ip_hash = line.split(" ")
+                ids.append(entry_id)
+                if "-" in (vote_id, nominee, phone_hash, ip_hash) or not ts.isdigit():
+                    log.error("skipping a malformed stream entry: %r", line)
+                    continue
+                rows.append(VoteRow(vote_id, campaign, nominee, phone_hash, ip_hash, int(ts)))
+        return entries, full
+
+    def _add(self, entries: _Entries, shard: int, entry: Any) -> None:
+        entry_id, fields = entry
+        try:
+            row: VoteRow | None = VoteRow(
+                fields[b"id"].decode(),
+                self._campaign,
+                fields[b"n"].decode(),
+                fields[b"p"].decode(),
+                fields[b"ip"].decode(),
+                int(fields[b"ts"]),
+            )
+        except (KeyError, ValueError, UnicodeDecodeError):
+            log.error("skipping a malformed stream entry %r: %r", entry_id, fields)
+            row = None
+        entries.add(shard, _text(entry_id), row)
+
+    async def _autoclaim(self, min_idle_ms: int) -> _Entries:
+        """Entries pending longer than ``min_idle_ms`` with any consumer, now ours."""
+        replies = await self._pipelined(
+            lambda pipe, stream: pipe.xautoclaim(
+                stream, GROUP, self.consumer, min_idle_ms, "0-0", count=self._per_shard
+            )
+        )
+        claimed = _Entries()
+        for shard, reply in enumerate(replies):
+            for entry in reply[1]:
+                if entry[1]:  # an entry deleted meanwhile has no fields
+                    self._add(claimed, shard, entry)
+        if claimed.ids and min_idle_ms:
+            log.info("flusher %s claimed %d stale pending votes", self.consumer, len(claimed))
+        return claimed
+
+    async def _claim_dead(self) -> _Entries:
+        """Take over the pending entries of consumers of this host whose process died."""
+        now = time.monotonic()
+        if now < self._next_reap:
+            return _Entries()
+        self._next_reap = now + _REAP_EVERY
+        claimed = _Entries()
+        for shard, stream in enumerate(self._streams):
+            for info in await self._client.xinfo_consumers(stream, GROUP):
+                name = _text(info["name"])
+                if name == self.consumer or not self._is_dead_local(name):
+                    continue
+                while True:
+                    pending = await self._client.xpending_range(
+                        stream, GROUP, "-", "+", self._per_shard, consumername=name
+                    )
+                    if not pending:
+                        break
+                    ids: list[Any] = [item["message_id"] for item in pending]
+                    entries: Any = await self._client.xclaim(stream, GROUP, self.consumer, 0, ids)
+                    for entry in entries:
+                        if entry and entry[1]:
+                            self._add(claimed, shard, entry)
+                    if len(pending) < self._per_shard:
+                        break
+                await self._client.xgroup_delconsumer(stream, GROUP, name)
+                log.info("flusher %s took over from dead consumer %s", self.consumer, name)
+        return claimed
+
+    def _is_dead_local(self, name: str) -> bool:
+        host, _, pid = name.rpartition("-")
+        return host == self._host and pid.isdigit() and not _process_alive(int(pid))
+
+    async def _write(
+        self, entries: _Entries, stop: asyncio.Event | None, *, retry: bool = True
+    ) -> bool:
+        rows = entries.rows
+        backoff = _BACKOFF_START
+        failed = False
+        while True:
+            try:
+                self.written += await self.store.insert_votes(rows)
+            except StoreUnavailable as exc:
+                self._store_log.warn(
+                    "ledger write failed (%s); holding %d votes in Redis and retrying",
+                    exc,
+                    len(rows),
+                )
+                failed = True
+                if not retry or (stop is not None and stop.is_set()):
+                    return False
+                if stop is None:
+                    await asyncio.sleep(backoff)
+                else:
+                    await _wait(stop, backoff)
+                backoff = min(backoff * 2, self.interval)
+                continue
+            if failed:
+                log.info("ledger writable again: %d held votes written", len(rows))
+            return True
+
+    async def _acknowledge(self, entries: _Entries) -> None:
+        calls = [
+            ([self._streams[shard]], [GROUP, " ".join(ids)]) for shard, ids in entries.ids.items()
+        ]
+        await self._scripted(self._ack_script, calls)
+
+    async def _scripted(
+        self, script: Script, calls: list[tuple[list[str], list[Any]]]
+    ) -> list[Any]:
+        """Pipelined EVALSHA calls; a server that lost the script gets it again, once."""
+        for attempt in (1, 2):
+            pipe = self._client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            try:
+                return list(await pipe.execute())
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                await script.register(self._client)
+        raise AssertionError("unreachable")
+
+    async def _pipelined(self, add: Callable[[Any, str], Any]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for stream in self._streams:
+            add(pipe, stream)
+        return list(await pipe.execute())
+
+    async def _maybe_snapshot(self) -> None:
+        now = time.monotonic()
+        if now < self._next_snapshot:
+            return
+        self._next_snapshot = now + self._snapshot_interval
+        # One flusher of the fleet writes each interval's snapshot.
+        ttl_ms = max(1, int(self._snapshot_interval * 1000) - 50)
+        lock = self._keys.snapshot_lock()
+        if not await self._client.set(lock, self.consumer, nx=True, px=ttl_ms):
+            return
+        counts: dict[str, int] = {}
+        for shard in await read_live_counts(self._client, self._keys):
+            for nominee, votes in shard.items():
+                counts[nominee] = counts.get(nominee, 0) + votes
+        try:
+            await self.store.insert_snapshot(self._campaign, counts, int(self._clock() * 1000))
+        except StoreUnavailable as exc:
+            self._store_log.warn("tally snapshot skipped: %s", exc)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    if seconds <= 0:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

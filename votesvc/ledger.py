@@ -1,0 +1,97 @@
+"""Running the ledger flusher: a task inside ``serve``, or its own process.
+
+Both build the flusher the same way from settings; it gets its own Redis
+client with a longer timeout than the vote path's (a batch read is bigger
+than a vote) and its own store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import replace
+
+from votesvc.connection import RedisClient, connect
+from votesvc.days import Clock, system_clock
+from votesvc.flusher import Flusher
+from votesvc.keys import Keys
+from votesvc.settings import Settings
+from votesvc.store import build_store
+
+__all__ = ["FlusherTask", "build_flusher", "flusher_client", "run_flusher"]
+
+log = logging.getLogger(__name__)
+
+FLUSHER_REDIS_TIMEOUT = 10.0
+STOP_TIMEOUT = 15.0  # seconds a stop waits for the batch in hand
+
+
+def flusher_client(settings: Settings) -> RedisClient:
+    """A Redis client for ledger work (bulk reads: a longer timeout)."""
+    timeout = max(settings.redis_timeout, FLUSHER_REDIS_TIMEOUT)
+    return connect(replace(settings, redis_timeout=timeout))
+
+
+def build_flusher(
+    settings: Settings, client: RedisClient, keys: Keys, clock: Clock = system_clock
+) -> Flusher:
+    """A flusher for ``settings`` (its store is opened by ``run``)."""
+    return Flusher(
+        client,
+        build_store(settings),
+        keys,
+        interval=settings.flush_interval,
+        batch=settings.flush_batch,
+        claim_after=settings.flush_claim_after,
+        snapshot_interval=settings.snapshot_interval,
+        clock=clock,
+    )
+
+
+class FlusherTask:
+    """The flusher as a background task of one ``serve`` worker."""
+
+    def __init__(self, settings: Settings, keys: Keys, clock: Clock = system_clock) -> None:
+        self._client = flusher_client(settings)
+        self.flusher = build_flusher(settings, self._client, keys, clock)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.flusher.run(self._stop), name="ledger-flusher")
+
+    async def stop(self, wait: float = STOP_TIMEOUT) -> None:
+        """Let the batch in hand finish (within ``wait`` seconds), then close."""
+        self._stop.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, wait)
+            except TimeoutError:
+                log.warning("ledger flusher did not stop in %.0fs; its batch stays pending", wait)
+            except Exception:
+                log.exception("ledger flusher failed")
+        await self.flusher.retire()
+        await self.flusher.store.close()
+        await self._client.aclose()
+
+
+async def run_flusher(settings: Settings, keys: Keys) -> None:
+    """``votesvc flush``: flush until SIGTERM or SIGINT, finishing the batch in hand."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    client = flusher_client(settings)
+    flusher = build_flusher(settings, client, keys)
+    try:
+        await flusher.run(stop)
+        await flusher.retire()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await flusher.store.close()
+        with contextlib.suppress(Exception):
+            await client.aclose()
+        log.info("ledger flusher %s stopped: %d votes written", flusher.consumer, flusher.written)

@@ -1,0 +1,48 @@
+"""Durable storage for the vote ledger: SQLite by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from votesvc.errors import ConfigError
+from votesvc.settings import Settings
+from votesvc.store.base import (
+    AuditEntry,
+    LedgerVote,
+    NomineeTotal,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    VoteRow,
+)
+
+__all__ = [
+    "AuditEntry",
+    "LedgerVote",
+    "NomineeTotal",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "VoteRow",
+    "build_store",
+]
+
+SQLITE_FILE = "ledger.sqlite3"
+
+
+def build_store(settings: Settings) -> Store:
+    """The store ``settings`` name (not opened yet: call ``open()``)."""
+    url = settings.database_url
+    if url is None:
+        from votesvc.store.sqlite import SqliteStore
+
+        return SqliteStore(settings.data_dir / SQLITE_FILE)
+    if url.startswith(("postgresql://", "postgres://")):
+        from votesvc.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        from votesvc.store.sqlite import SqliteStore
+
+        return SqliteStore(Path(url.removeprefix("sqlite:///")))
+    raise ConfigError(f"VOTESVC_DATABASE_URL={url!r}: expected postgresql://... or sqlite:///PATH")

@@ -1,0 +1,252 @@
+"""The PostgreSQL ledger (``VOTESVC_DATABASE_URL=postgresql://...``), via asyncpg.
+
+A batch is copied (``COPY``, binary) into a per-connection temporary table and
+moved into ``votes`` with ``INSERT ... ON CONFLICT DO NOTHING`` in the same
+transaction: the fastest bulk path that still ignores re-delivered votes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+
+from votesvc.store.base import (
+    AuditEntry,
+    LedgerVote,
+    NomineeTotal,
+    StoreUnavailable,
+    VoteRow,
+    audit_detail,
+)
+from votesvc.store.schema import MIGRATIONS
+
+__all__ = ["PostgresStore"]
+
+_COLUMNS = ("vote_id", "campaign", "nominee", "phone_hash", "ip_hash", "accepted_at")
+_CHUNK = 5000
+_MIGRATION_LOCK = 0x766F746573  # pg_advisory_xact_lock key: one migrator at a time
+# What asyncpg raises when the server is gone, restarting or refusing.
+_DOWN = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+async def _prepare_connection(conn: asyncpg.Connection) -> None:
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS votes_in (vote_id TEXT, campaign TEXT, nominee TEXT,"
+        " phone_hash TEXT, ip_hash TEXT, accepted_at BIGINT) ON COMMIT DELETE ROWS"
+    )
+
+
+class PostgresStore:
+    """The ledger in the PostgreSQL database at ``dsn``."""
+
+    name = "postgres"
+
+    def __init__(self, dsn: str, *, pool_size: int = 4, connect_timeout: float = 5.0) -> None:
+        self.dsn = dsn
+        self._pool_size = pool_size
+        self._connect_timeout = connect_timeout
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        if self._pool is None:
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=1,
+                    max_size=self._pool_size,
+                    init=_prepare_connection,
+                    timeout=self._connect_timeout,
+                    command_timeout=60,
+                )
+            except _DOWN as exc:
+                raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await _migrate(conn)
+        except _DOWN as exc:
+            raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    def _require(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreUnavailable("the PostgreSQL store is not open")
+        return self._pool
+
+    async def insert_votes(self, rows: Sequence[VoteRow]) -> int:
+        try:
+            async with self._require().acquire() as conn, conn.transaction():
+                await conn.copy_records_to_table("votes_in", records=rows, columns=_COLUMNS)
+                status = await conn.execute(
+                    "INSERT INTO votes (vote_id, campaign, nominee, phone_hash, ip_hash,"
+                    " accepted_at) SELECT vote_id, campaign, nominee, phone_hash, ip_hash,"
+                    " accepted_at FROM votes_in ON CONFLICT (vote_id) DO NOTHING"
+                )
+        except _DOWN as exc:
+            raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def insert_snapshot(self, campaign: str, counts: dict[str, int], taken_at: int) -> None:
+        try:
+            async with self._require().acquire() as conn:
+                await conn.executemany(
+                    "INSERT INTO tally_snapshots (campaign, taken_at, nominee, votes)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    [(campaign, taken_at, nominee, votes) for nominee, votes in counts.items()],
+                )
+        except _DOWN as exc:
+            raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+
+    async def snapshots(self, campaign: str) -> list[tuple[int, dict[str, int]]]:
+        rows = await self._fetch(
+            "SELECT taken_at, nominee, votes FROM tally_snapshots WHERE campaign = $1"
+            " ORDER BY taken_at, nominee",
+            campaign,
+        )
+        history: dict[int, dict[str, int]] = {}
+        for taken_at, nominee, votes in rows:
+            history.setdefault(taken_at, {})[nominee] = votes
+        return list(history.items())
+
+    async def totals(self, campaign: str) -> list[NomineeTotal]:
+        rows = await self._fetch(
+            "SELECT nominee, COUNT(*), MAX(accepted_at) FROM votes"
+            " WHERE campaign = $1 AND NOT void GROUP BY nominee",
+            campaign,
+        )
+        return [NomineeTotal(nominee, votes, reached) for nominee, votes, reached in rows]
+
+    async def count(self, campaign: str, *, void: bool | None = None) -> int:
+        if void is None:
+            rows = await self._fetch("SELECT COUNT(*) FROM votes WHERE campaign = $1", campaign)
+        else:
+            rows = await self._fetch(
+                "SELECT COUNT(*) FROM votes WHERE campaign = $1 AND void = $2", campaign, void
+            )
+        return int(rows[0][0])
+
+    async def existing_ids(self, campaign: str, vote_ids: Sequence[str]) -> set[str]:
+        rows = await self._fetch(
+            "SELECT vote_id FROM votes WHERE campaign = $1 AND vote_id = ANY($2::text[])",
+            campaign,
+            list(vote_ids),
+        )
+        return {row[0] for row in rows}
+
+    async def votes(
+        self, campaign: str, *, since: int | None = None
+    ) -> AsyncIterator[list[LedgerVote]]:
+        try:
+            async with (
+                self._require().acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                chunk: list[LedgerVote] = []
+                async for r in conn.cursor(
+                    "SELECT vote_id, nominee, phone_hash, ip_hash, accepted_at, void,"
+                    " void_reason FROM votes WHERE campaign = $1 AND accepted_at >= $2"
+                    " ORDER BY accepted_at, vote_id",
+                    campaign,
+                    since or 0,
+                    prefetch=_CHUNK,
+                ):
+                    chunk.append(LedgerVote(r[0], r[1], r[2], r[3], r[4], r[5], r[6]))
+                    if len(chunk) >= _CHUNK:
+                        yield chunk
+                        chunk = []
+                if chunk:
+                    yield chunk
+        except _DOWN as exc:
+            raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+
+    async def void(
+        self,
+        campaign: str,
+        *,
+        vote_ids: Sequence[str] = (),
+        phone_hash: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        reason: str,
+        audit: AuditEntry,
+    ) -> list[LedgerVote]:
+        returning = (
+            " RETURNING vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason"
+        )
+        rows: list[Any] = []
+        try:
+            async with self._require().acquire() as conn, conn.transaction():
+                if phone_hash is not None:
+                    rows += await conn.fetch(
+                        "UPDATE votes SET void = TRUE, void_reason = $1"
+                        " WHERE campaign = $2 AND NOT void AND phone_hash = $3"
+                        " AND accepted_at >= $4 AND accepted_at < $5" + returning,
+                        reason,
+                        campaign,
+                        phone_hash,
+                        since or 0,
+                        until or 2**62,
+                    )
+                if vote_ids:
+                    rows += await conn.fetch(
+                        "UPDATE votes SET void = TRUE, void_reason = $1"
+                        " WHERE campaign = $2 AND NOT void AND vote_id = ANY($3::text[])"
+                        + returning,
+                        reason,
+                        campaign,
+                        list(vote_ids),
+                    )
+                await conn.execute(
+                    "INSERT INTO audit_log (campaign, at, actor, action, detail, reason)"
+                    " VALUES ($1, $2, $3, $4, $5, $6)",
+                    campaign,
+                    audit.at,
+                    audit.actor,
+                    audit.action,
+                    audit_detail(audit.detail, [row[0] for row in rows]),
+                    audit.reason,
+                )
+        except _DOWN as exc:
+            raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+        return [LedgerVote(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+
+    async def audit_log(self, campaign: str) -> list[AuditEntry]:
+        rows = await self._fetch(
+            "SELECT at, actor, action, detail, reason FROM audit_log WHERE campaign = $1"
+            " ORDER BY id",
+            campaign,
+        )
+        return [AuditEntry(*row) for row in rows]
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        try:
+            async with self._require().acquire() as conn:
+                return list(await conn.fetch(sql, *args))
+        except _DOWN as exc:
+            raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+
+
+async def _migrate(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+    )
+    done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        for statement in migration.statements("postgres"):
+            await conn.execute(statement)
+        await conn.execute(
+            "INSERT INTO schema_migrations VALUES ($1, $2, $3)",
+            migration.version,
+            migration.description,
+            int(time.time() * 1000),
+        )

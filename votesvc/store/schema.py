@@ -1,0 +1,75 @@
+"""The ledger schema: numbered migrations, applied in order at start-up.
+
+One schema for both stores; where the SQL dialects differ a migration gives
+each its own text. A store records the versions it applied in
+``schema_migrations`` and runs the missing ones, each in its own transaction.
+Never edit a released migration: add the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["MIGRATIONS", "Migration"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+    def statements(self, dialect: str) -> tuple[str, ...]:
+        return self.sqlite if dialect == "sqlite" else self.postgres
+
+
+# accepted_at / taken_at / at: UTC epoch milliseconds (BIGINT), the vote path's own stamps.
+_VOTES = """
+CREATE TABLE votes (
+    vote_id     TEXT PRIMARY KEY,
+    campaign    TEXT NOT NULL,
+    nominee     TEXT NOT NULL,
+    phone_hash  TEXT NOT NULL,
+    ip_hash     TEXT NOT NULL,
+    accepted_at BIGINT NOT NULL,
+    void        BOOLEAN NOT NULL DEFAULT FALSE,
+    void_reason TEXT
+)"""
+
+_SNAPSHOTS = """
+CREATE TABLE tally_snapshots (
+    campaign TEXT NOT NULL,
+    taken_at BIGINT NOT NULL,
+    nominee  TEXT NOT NULL,
+    votes    BIGINT NOT NULL,
+    PRIMARY KEY (campaign, taken_at, nominee)
+)"""
+
+_AUDIT_COLUMNS = """
+    campaign TEXT NOT NULL,
+    at       BIGINT NOT NULL,
+    actor    TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    detail   TEXT NOT NULL,
+    reason   TEXT NOT NULL
+)"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "votes, tally snapshots, audit log",
+        sqlite=(
+            # WITHOUT ROWID: the rows live in the vote-id B-tree, one tree per insert.
+            _VOTES + " WITHOUT ROWID",
+            _SNAPSHOTS + " WITHOUT ROWID",
+            "CREATE TABLE audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT," + _AUDIT_COLUMNS,
+        ),
+        postgres=(
+            _VOTES,
+            _SNAPSHOTS,
+            "CREATE TABLE audit_log (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+            + _AUDIT_COLUMNS,
+        ),
+    ),
+)

@@ -1,0 +1,279 @@
+"""The SQLite ledger (the default): one file in the data directory, WAL mode.
+
+sqlite3 blocks, so every call runs on one worker thread that owns the
+connection; the event loop only awaits it. ``synchronous=FULL``: a batch the
+flusher acknowledged in Redis is on disk, even after a power loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from votesvc.store.base import (
+    AuditEntry,
+    LedgerVote,
+    NomineeTotal,
+    StoreUnavailable,
+    VoteRow,
+    audit_detail,
+)
+from votesvc.store.schema import MIGRATIONS
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+_CHUNK = 5000
+
+
+class SqliteStore:
+    """The ledger in the SQLite file ``path``."""
+
+    name = "sqlite"
+
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        if self._executor is None:
+            raise StoreUnavailable("the SQLite store is not open")
+
+        def call() -> T:
+            if self._conn is None:
+                self._conn = self._connect()
+            return func(self._conn)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
+
+    async def open(self) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="votesvc-sqlite")
+        await self._run(_migrate)
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+
+        def shut() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(executor, shut)
+        executor.shutdown(wait=True)
+
+    async def insert_votes(self, rows: Sequence[VoteRow]) -> int:
+        def insert(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            with _transaction(conn):
+                conn.executemany(
+                    "INSERT OR IGNORE INTO votes"
+                    " (vote_id, campaign, nominee, phone_hash, ip_hash, accepted_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            return conn.total_changes - before
+
+        return await self._run(insert)
+
+    async def insert_snapshot(self, campaign: str, counts: dict[str, int], taken_at: int) -> None:
+        params = [(campaign, taken_at, nominee, votes) for nominee, votes in counts.items()]
+
+        def insert(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.executemany(
+                    "INSERT OR IGNORE INTO tally_snapshots (campaign, taken_at, nominee, votes)"
+                    " VALUES (?, ?, ?, ?)",
+                    params,
+                )
+
+        await self._run(insert)
+
+    async def snapshots(self, campaign: str) -> list[tuple[int, dict[str, int]]]:
+        rows = await self._fetch(
+            "SELECT taken_at, nominee, votes FROM tally_snapshots WHERE campaign = ?"
+            " ORDER BY taken_at, nominee",
+            (campaign,),
+        )
+        history: dict[int, dict[str, int]] = {}
+        for taken_at, nominee, votes in rows:
+            history.setdefault(taken_at, {})[nominee] = votes
+        return list(history.items())
+
+    async def totals(self, campaign: str) -> list[NomineeTotal]:
+        rows = await self._fetch(
+            "SELECT nominee, COUNT(*), MAX(accepted_at) FROM votes"
+            " WHERE campaign = ? AND NOT void GROUP BY nominee",
+            (campaign,),
+        )
+        return [NomineeTotal(nominee, votes, reached) for nominee, votes, reached in rows]
+
+    async def count(self, campaign: str, *, void: bool | None = None) -> int:
+        sql = "SELECT COUNT(*) FROM votes WHERE campaign = ?"
+        params: tuple[Any, ...] = (campaign,)
+        if void is not None:
+            sql += " AND void = ?"
+            params += (void,)
+        rows = await self._fetch(sql, params)
+        return int(rows[0][0])
+
+    async def existing_ids(self, campaign: str, vote_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(vote_ids), 500):
+            chunk = list(vote_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = await self._fetch(
+                f"SELECT vote_id FROM votes WHERE campaign = ? AND vote_id IN ({marks})",
+                (campaign, *chunk),
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    async def votes(
+        self, campaign: str, *, since: int | None = None
+    ) -> AsyncIterator[list[LedgerVote]]:
+        # A dedicated connection: one read transaction for the whole walk, while
+        # the store's own connection keeps serving (WAL lets both proceed).
+        conn = await self._run(lambda _: self._connect())
+        try:
+            sql = (
+                "SELECT vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason"
+                " FROM votes WHERE campaign = ? AND accepted_at >= ?"
+                " ORDER BY accepted_at, vote_id"
+            )
+            cursor = await self._run(lambda _: conn.execute(sql, (campaign, since or 0)))
+            while True:
+                chunk = await self._run(lambda _: cursor.fetchmany(_CHUNK))
+                if not chunk:
+                    return
+                yield [
+                    LedgerVote(vid, nom, phone, ip, at, bool(void), reason)
+                    for vid, nom, phone, ip, at, void, reason in chunk
+                ]
+        finally:
+            await self._run(lambda _: conn.close())
+
+    async def void(
+        self,
+        campaign: str,
+        *,
+        vote_ids: Sequence[str] = (),
+        phone_hash: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        reason: str,
+        audit: AuditEntry,
+    ) -> list[LedgerVote]:
+        returning = (
+            " RETURNING vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason"
+        )
+
+        def void(conn: sqlite3.Connection) -> list[LedgerVote]:
+            rows: list[Any] = []
+            with _transaction(conn):
+                if phone_hash is not None:
+                    rows += conn.execute(
+                        "UPDATE votes SET void = TRUE, void_reason = ?"
+                        " WHERE campaign = ? AND NOT void AND phone_hash = ?"
+                        " AND accepted_at >= ? AND accepted_at < ?" + returning,
+                        (reason, campaign, phone_hash, since or 0, until or 2**62),
+                    ).fetchall()
+                for start in range(0, len(vote_ids), 500):
+                    chunk = list(vote_ids[start : start + 500])
+                    marks = ",".join("?" * len(chunk))
+                    rows += conn.execute(
+                        "UPDATE votes SET void = TRUE, void_reason = ?"
+                        f" WHERE campaign = ? AND NOT void AND vote_id IN ({marks})" + returning,
+                        (reason, campaign, *chunk),
+                    ).fetchall()
+                conn.execute(
+                    "INSERT INTO audit_log (campaign, at, actor, action, detail, reason)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        campaign,
+                        audit.at,
+                        audit.actor,
+                        audit.action,
+                        audit_detail(audit.detail, [row[0] for row in rows]),
+                        audit.reason,
+                    ),
+                )
+            return [LedgerVote(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
+
+        return await self._run(void)
+
+    async def audit_log(self, campaign: str) -> list[AuditEntry]:
+        rows = await self._fetch(
+            "SELECT at, actor, action, detail, reason FROM audit_log WHERE campaign = ?"
+            " ORDER BY id",
+            (campaign,),
+        )
+        return [AuditEntry(*row) for row in rows]
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        return await self._run(lambda conn: conn.execute(sql, params).fetchall())
+
+
+class _transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on error."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, value: object, tb: object) -> None:
+        if kind is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                self.conn.execute("ROLLBACK")
+                raise
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    with _transaction(conn):
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            for statement in migration.statements("sqlite"):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (migration.version, migration.description, int(time.time() * 1000)),
+            )
