@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from tests.support import campaign_toml
-from votesvc.redis_server import EmbeddedRedis, _pid_alive
+from votesvc.processes import pid_alive
+from votesvc.redis_server import EmbeddedRedis
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +94,7 @@ def test_serve_runs_the_demo_on_embedded_redis_and_stops_cleanly(
     redis_pid = EmbeddedRedis(run.data_dir).pid()
     assert redis_pid is not None
     assert run.stop() == 0
-    wait_until(lambda: not _pid_alive(redis_pid))
+    wait_until(lambda: not pid_alive(redis_pid))
     assert (run.data_dir / "secret").stat().st_mode & 0o777 == 0o600
     assert "Traceback" not in run.output()
 

@@ -31,7 +31,6 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -40,10 +39,12 @@ from votesvc.connection import RedisClient
 from votesvc.days import Clock, system_clock
 from votesvc.keys import Keys
 from votesvc.logs import ThrottledLog
+from votesvc.processes import pid_alive
 from votesvc.scripts import Script, load_script
 from votesvc.store import Store, StoreUnavailable, VoteRow
+from votesvc.tally import read_counts
 
-__all__ = ["GROUP", "Flusher", "consumer_name", "read_live_counts"]
+__all__ = ["GROUP", "Flusher", "consumer_name"]
 
 log = logging.getLogger(__name__)
 
@@ -82,31 +83,6 @@ class _Batch:
 def consumer_name() -> str:
     """This process's consumer name in the group: ``host-pid``."""
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie has ended too
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-async def read_live_counts(client: RedisClient, keys: Keys) -> list[dict[str, int]]:
-    """Each shard's live counter hash, in one round trip."""
-    pipe = client.pipeline(transaction=False)
-    for key in keys.tallies():
-        pipe.hgetall(key)
-    return [
-        {field.decode(): int(value) for field, value in shard.items()}
-        for shard in await pipe.execute()
-    ]
 
 
 class Flusher:
@@ -372,7 +348,7 @@ class Flusher:
 
     def _is_dead_local(self, name: str) -> bool:
         host, _, pid = name.rpartition("-")
-        return host == self._host and pid.isdigit() and not _process_alive(int(pid))
+        return host == self._host and pid.isdigit() and not pid_alive(int(pid))
 
     async def _write(
         self, entries: _Entries, stop: asyncio.Event | None, *, retry: bool = True
@@ -440,10 +416,7 @@ class Flusher:
         lock = self._keys.snapshot_lock()
         if not await self._client.set(lock, self.consumer, nx=True, px=ttl_ms):
             return
-        counts: dict[str, int] = {}
-        for shard in await read_live_counts(self._client, self._keys):
-            for nominee, votes in shard.items():
-                counts[nominee] = counts.get(nominee, 0) + votes
+        counts = await read_counts(self._client, self._keys)
         try:
             await self.store.insert_snapshot(self._campaign, counts, int(self._clock() * 1000))
         except StoreUnavailable as exc:

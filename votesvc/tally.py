@@ -27,7 +27,7 @@ from votesvc.days import Clock
 from votesvc.keys import Keys
 from votesvc.logs import ThrottledLog
 
-__all__ = ["Snapshot", "TallyBoard", "rank"]
+__all__ = ["Snapshot", "TallyBoard", "rank", "read_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,22 @@ class Snapshot:
     stale: bool
     body: bytes  # the JSON of GET /v1/tally
     etag: str
+
+
+async def read_counts(client: RedisClient, keys: Keys) -> dict[str, int]:
+    """Live counts per nominee: the sum over every counter shard, in one round trip.
+
+    On a single Redis the read is one MULTI, so the shards are read at one instant.
+    """
+    pipe = client.pipeline()
+    for key in keys.tallies():
+        pipe.hgetall(key)
+    counts: dict[str, int] = {}
+    for shard in await pipe.execute():
+        for field, value in shard.items():
+            nominee = field.decode()
+            counts[nominee] = counts.get(nominee, 0) + int(value)
+    return counts
 
 
 def rank(counts: dict[str, int], order: list[str]) -> list[tuple[str, int, int]]:
@@ -80,16 +96,11 @@ class TallyBoard:
         self._down_log = ThrottledLog(log, every=10.0)
 
     async def read_counts(self) -> dict[str, int]:
-        """The live counts: the sum of every counter shard, in one round trip."""
-        pipe = self._client.pipeline()
-        for key in self._keys.tallies():
-            pipe.hgetall(key)
+        """The live counts of this campaign's nominees."""
         counts = dict.fromkeys(self._ids, 0)
-        for shard in await pipe.execute():
-            for field, value in shard.items():
-                nominee = field.decode()
-                if nominee in self._known:
-                    counts[nominee] += int(value)
+        for nominee, votes in (await read_counts(self._client, self._keys)).items():
+            if nominee in self._known:
+                counts[nominee] = votes
         return counts
 
     async def refresh(self) -> Snapshot | None:
