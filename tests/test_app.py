@@ -45,3 +45,19 @@ async def test_cors_lets_a_configured_origin_vote(
             headers={"Origin": "https://elsewhere.example"},
         )
         assert "access-control-allow-origin" not in stranger.headers
+
+
+async def test_a_refused_preflight_is_a_json_error(
+    redis: aioredis.Redis, redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    async with running_service(redis_server.url, tmp_path, cors_origins=(PARTNER,)) as svc:
+        refused = await svc.client.options(
+            "/v1/votes",
+            headers={
+                "Origin": "https://elsewhere.example",
+                "Access-Control-Request-Method": "POST",
+            },
+        )
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "cors_refused"
+        assert "origin" in refused.json()["error"]["message"]

@@ -32,6 +32,10 @@ def test_codes_follow_ids_not_file_order() -> None:
         assert one.code == two.code
 
 
+_FULL = campaign_toml()
+NO_RULES = _FULL[: _FULL.index("[rules]")] + _FULL[_FULL.index("[[nominees]]") :]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -50,8 +54,16 @@ def test_codes_follow_ids_not_file_order() -> None:
         (campaign_toml(votes_per_phone_per_day=0), "votes_per_phone_per_day must be an integer"),
         (campaign_toml(trusted_proxies=["not-a-net"]), "is not a CIDR"),
         (campaign_toml(nominees=0), "at least one [[nominees]]"),
-        (campaign_toml().replace("[rules]", "[rulez]"), "missing [rules] table"),
+        (campaign_toml().replace("[rules]", "[rulez]"), "unknown key rulez"),
+        (NO_RULES, "missing [rules] table"),
         (campaign_toml(phone_burst_limit="5"), "phone_burst_limit must be an integer"),
+        (campaign_toml(trusted_proxy=["10.0.0.0/8"]), "unknown key rules.trusted_proxy"),
+        (
+            campaign_toml().replace('employer = "Works"', 'employer = "W"\nphoto = "x"', 1),
+            "unknown key nominees[0].photo",
+        ),
+        (campaign_toml().replace("[rules]", 'opens = "x"\n[rules]'), "unknown key campaign.opens"),
+        ("[campaign]\n[extra]\n", "unknown key extra"),
     ],
 )
 def test_malformed_campaigns_name_the_problem(text: str, message: str) -> None:

@@ -153,3 +153,41 @@ def test_bad_settings_stop_start_up_with_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "votesvc: VOTESVC_TALLY_REFRESH='soon' is not a number"
+
+
+def test_serve_restarts_an_embedded_redis_that_died(tmp_path: Path, serve: list[Serve]) -> None:
+    run = Serve(tmp_path / "data")
+    serve.append(run)
+    wait_until(run.healthy)
+    body = {"nominee": "N03", "phone": "13800138000"}
+    assert httpx.post(run.url + "/v1/votes", json=body).status_code == 201
+    embedded = EmbeddedRedis(run.data_dir)
+    first_pid = embedded.pid()
+    assert first_pid is not None
+    os.kill(first_pid, signal.SIGKILL)
+    wait_until(lambda: embedded.pid() not in (None, first_pid) and run.healthy())
+    # the AOF brought the earlier vote back with the new server
+    assert httpx.post(run.url + "/v1/votes", json=body).status_code == 409
+    assert "has died; starting it again" in run.output()
+    assert run.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--port", "99999"], "argument --port: 99999 is not between 1 and 65535"),
+        (["--workers", "0"], "argument --workers: 0 is not between 1 and 512"),
+        (["--port", "http"], "argument --port: 'http' is not a whole number"),
+    ],
+)
+def test_serve_rejects_bad_flags(tmp_path: Path, flags: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "votesvc", "serve", *flags],
+        env={**os.environ, "VOTESVC_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr

@@ -16,7 +16,6 @@ from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,6 +24,7 @@ from votesvc.api import VoteApi
 from votesvc.campaign import Campaign, load_campaign
 from votesvc.clientip import ClientIP
 from votesvc.connection import connect
+from votesvc.cors import PartnerCORS
 from votesvc.days import Clock, system_clock
 from votesvc.errors import RedisUnavailable, http_error
 from votesvc.keys import Keys
@@ -127,7 +127,7 @@ def create_app(
     middleware = (
         [
             Middleware(
-                CORSMiddleware,
+                PartnerCORS,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=["Content-Type", "If-None-Match"],

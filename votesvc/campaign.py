@@ -25,6 +25,20 @@ _CAMPAIGN_ID = re.compile(r"[a-z0-9-]{1,64}")
 _NOMINEE_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
 # One printable character per nominee packs a phone's votes of the day into a
 # short string in Redis (see lua/cast_vote.lua); this alphabet bounds the size.
+_TOP_KEYS = frozenset(("campaign", "rules", "nominees"))
+_CAMPAIGN_KEYS = frozenset(("id", "title", "timezone", "opens_at", "closes_at"))
+_RULE_KEYS = frozenset(
+    (
+        "votes_per_phone_per_day",
+        "votes_per_nominee_per_phone_per_day",
+        "phone_burst_limit",
+        "phone_burst_seconds",
+        "ip_limit",
+        "ip_limit_seconds",
+        "trusted_proxies",
+    )
+)
+_NOMINEE_KEYS = frozenset(("id", "name", "trade", "employer"))
 NOMINEE_CODES = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -122,6 +136,14 @@ class _Parser:
     def fail(self, message: str) -> CampaignError:
         return CampaignError(f"{self.source}: {message}")
 
+    def known_keys(self, table: dict[str, Any], where: str, allowed: frozenset[str]) -> None:
+        # A misspelt key (trusted_proxy) would otherwise silently fall back to a default.
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise self.fail(
+                f"unknown key {where}{unknown[0]} (known: {', '.join(sorted(allowed))})"
+            )
+
     def table(self, doc: dict[str, Any], name: str) -> dict[str, Any]:
         value = doc.get(name)
         if not isinstance(value, dict):
@@ -158,7 +180,9 @@ class _Parser:
         return value
 
     def campaign(self, doc: dict[str, Any]) -> Campaign:
+        self.known_keys(doc, "", _TOP_KEYS)
         head = self.table(doc, "campaign")
+        self.known_keys(head, "campaign.", _CAMPAIGN_KEYS)
         campaign_id = self.string(head, "campaign", "id")
         if not _CAMPAIGN_ID.fullmatch(campaign_id):
             raise self.fail("campaign.id must be 1-64 characters of a-z, 0-9 and '-'")
@@ -182,6 +206,7 @@ class _Parser:
         )
 
     def rules(self, table: dict[str, Any]) -> Rules:
+        self.known_keys(table, "rules.", _RULE_KEYS)
         proxies = table.get("trusted_proxies", [])
         if not isinstance(proxies, list):
             raise self.fail("rules.trusted_proxies must be a list of CIDRs")
@@ -219,6 +244,7 @@ class _Parser:
             where = f"nominees[{index}]"
             if not isinstance(item, dict):
                 raise self.fail(f"{where} must be a table")
+            self.known_keys(item, f"{where}.", _NOMINEE_KEYS)
             nominee_id = self.string(item, where, "id")
             if not _NOMINEE_ID.fullmatch(nominee_id):
                 raise self.fail(f"{where}.id {nominee_id!r} must be 1-16 of A-Z, a-z, 0-9, _ and -")

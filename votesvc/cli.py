@@ -11,6 +11,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from votesvc import __version__
@@ -31,9 +32,13 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
     campaign = load_campaign(settings.campaign_path)  # a bad file stops us here
     embedded = None
+    supervisor_stop = threading.Event()
     if settings.redis_url is None:
         embedded = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync)
         embedded.start()
+        threading.Thread(
+            target=embedded.supervise, args=(supervisor_stop,), name="redis-supervisor", daemon=True
+        ).start()
         # Worker processes build their settings from the environment too.
         os.environ["VOTESVC_REDIS_URL"] = embedded.url
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -65,6 +70,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     except _Stopped:
         pass
     finally:
+        supervisor_stop.set()
         if embedded is not None:
             embedded.stop()
     return 0
@@ -78,6 +84,19 @@ def _stop(signum: int, frame: object) -> None:
     raise _Stopped
 
 
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="votesvc", description="Public voting service (settings: VOTESVC_* variables)."
@@ -87,8 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("serve", help="serve the HTTP API")
     run.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    run.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
-    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument(
+        "--port", type=_bounded(1, 65535), default=8000, help="port to bind (default 8000)"
+    )
+    run.add_argument(
+        "--workers", type=_bounded(1, 512), default=1, help="worker processes (default 1)"
+    )
     run.add_argument("--access-log", action="store_true", help="log every request")
     run.set_defaults(func=serve)
     add_ledger_commands(commands)

@@ -53,6 +53,7 @@ HTTP_ERRORS: dict[str, tuple[int, str]] = {
         400,
         'Expected a JSON object {"nominee": "<id>", "phone": "<mobile number>"} and nothing else.',
     ),
+    "cors_refused": (400, "This origin, method or header is not allowed by CORS."),
     "invalid_phone": (
         400,
         "phone must be a mainland China mobile number: 11 digits starting 13-19, "

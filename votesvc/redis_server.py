@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -130,6 +131,24 @@ class EmbeddedRedis:
             time.sleep(0.02)
         log.info("embedded Redis (%s) serving on %s", binary, self.socket)
         return True
+
+    def supervise(self, stop: threading.Event, every: float = 1.0) -> None:
+        """Start the server again whenever its process has died, until ``stop`` is set.
+
+        Run in a thread beside the server's owner. A server that is alive but
+        slow (or stopped with SIGSTOP) is left alone: only a dead pid restarts it.
+        """
+        while not stop.wait(every):
+            pid = self.pid()
+            if pid is not None and pid_alive(pid):
+                continue
+            if stop.is_set():
+                return
+            log.warning("embedded Redis (pid %s) has died; starting it again", pid)
+            try:
+                self.start()
+            except ConfigError as exc:
+                log.error("embedded Redis did not restart: %s", exc)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Shut the server down (AOF fsynced) and wait for the process to end."""

@@ -17,6 +17,7 @@ from votesvc.errors import ConfigError
 __all__ = ["Settings", "load_or_create_secret"]
 
 ENV_PREFIX = "VOTESVC_"
+_LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +57,9 @@ class Settings:
         secret_text = env.text("SECRET")
         secret = secret_text.encode() if secret_text else load_or_create_secret(data_dir)
         campaign = env.text("CAMPAIGN")
-        return cls(
+        settings = cls(
             data_dir=data_dir,
-            redis_url=env.text("REDIS_URL"),
+            redis_url=env.url("REDIS_URL", ("redis", "rediss", "unix")),
             redis_cluster=env.flag("REDIS_CLUSTER"),
             redis_appendfsync=env.choice("REDIS_APPENDFSYNC", ("everysec", "always")),
             redis_timeout=env.number("REDIS_TIMEOUT", 0.5),
@@ -76,11 +77,16 @@ class Settings:
             flush_claim_after=env.number("FLUSH_CLAIM_AFTER", 30.0),
             sse_max=env.integer("SSE_MAX", 10_000),
             sse_heartbeat=env.number("SSE_HEARTBEAT", 15.0),
-            log_level=(env.text("LOG_LEVEL") or "INFO").upper(),
+            log_level=env.choice("LOG_LEVEL", _LOG_LEVELS, upper=True),
             cors_origins=tuple(
                 origin.strip() for origin in (env.text("CORS_ORIGINS") or "").split(",") if origin
             ),
         )
+        if settings.redis_cluster and settings.redis_url is None:
+            raise ConfigError(
+                f"{ENV_PREFIX}REDIS_CLUSTER needs {ENV_PREFIX}REDIS_URL (a cluster node's address)"
+            )
+        return settings
 
 
 class Env:
@@ -113,10 +119,21 @@ class Env:
             raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must be a whole number >= 1")
         return int(raw)
 
-    def choice(self, name: str, choices: tuple[str, ...]) -> str:
-        raw = (self.text(name) or choices[0]).lower()
+    def choice(self, name: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
+        raw = self.text(name) or choices[0]
+        raw = raw.upper() if upper else raw.lower()
         if raw not in choices:
             raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must be one of {', '.join(choices)}")
+        return raw
+
+    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        scheme, sep, rest = raw.partition("://")
+        if not sep or scheme.lower() not in schemes or not rest:
+            forms = ", ".join(f"{scheme}://..." for scheme in schemes)
+            raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must look like {forms}")
         return raw
 
     def flag(self, name: str, *, default: bool = False) -> bool:

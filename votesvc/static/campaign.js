@@ -50,7 +50,7 @@
         : "投票成功！已为" + name + "投上一票。今天的 " + rules.votes_per_phone_per_day + " 票已全部投完，明天再来！"];
     }
     var code = body && body.error ? body.error.code : "";
-    var wait = retryAfter ? retryAfter + " 秒后" : "稍后";
+    var wait = retryAfter ? " " + retryAfter + " 秒后" : "稍后";
     switch (code) {
       case "already_voted":
         return [code, "今天已经为" + name + "投过票了。每位候选人每天可投 " +
