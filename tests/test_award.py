@@ -17,6 +17,7 @@ from tests.ledger_fixtures import ledger_settings
 from tests.ledger_support import cast, cli, write_campaign
 from tests.support import make_campaign, phone
 from votesvc.award import TIE_RULE, rank_award
+from votesvc.cli import build_parser
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.store import NomineeTotal
 
@@ -127,3 +128,38 @@ def test_award_refuses_until_closed_and_flushed_then_ranks_with_the_rule(
         ("2", "N02", "2", "yes"),
     ]
     assert rows[10]["awarded"] == "no"
+
+
+@pytest.mark.parametrize("top", ["0", "-1", "two"])
+def test_top_must_be_a_whole_number_of_at_least_one(
+    top: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(["award", "--top", top])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --top: must be a whole number >= 1, not '{top}'" in err
+
+
+def test_award_before_the_window_opens_says_voting_has_not_opened(
+    clean_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    opens = datetime.fromtimestamp(time.time() + 86400, SHANGHAI)
+    write_campaign(
+        tmp_path / "campaign.toml",
+        opens_at=opens.isoformat(timespec="seconds"),
+        closes_at=(opens + timedelta(days=7)).isoformat(timespec="seconds"),
+    )
+    settings = ledger_settings(
+        tmp_path, None, redis_url=clean_redis.url, campaign_path=tmp_path / "campaign.toml"
+    )
+    code, _, err = cli(settings, "award")
+    assert code == 1
+    assert (
+        f"voting has not opened yet (it opens {opens.isoformat(sep=' ', timespec='seconds')})"
+        in err
+    )
+    assert "still open" not in err
+    code, out, _ = cli(settings, "award", "--provisional")
+    assert code == 0
+    assert "PROVISIONAL, not the final result: voting has not opened yet" in out

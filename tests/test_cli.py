@@ -114,7 +114,7 @@ def test_a_killed_serve_leaves_redis_that_the_next_start_reuses(
     second = Serve(tmp_path / "data")
     serve.append(second)
     wait_until(second.healthy)
-    assert "reusing the embedded Redis" in second.output()
+    assert "using the embedded Redis already running" in second.output()
     # the same phone is remembered: same Redis, same secret
     again = httpx.post(second.url + "/v1/votes", json=body)
     assert again.status_code == 409
@@ -153,6 +153,24 @@ def test_bad_settings_stop_start_up_with_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "votesvc: VOTESVC_TALLY_REFRESH='soon' is not a number"
+
+
+def test_a_database_url_of_another_kind_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOTESVC_")}
+    env |= {"VOTESVC_DATABASE_URL": "mysql://x", "VOTESVC_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        [sys.executable, "-m", "votesvc", "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("votesvc: VOTESVC_DATABASE_URL='mysql://x' must look like postgresql://")
+    assert "sqlite://" in line
+    assert not (tmp_path / "data" / "redis").exists()  # nothing was started
 
 
 def test_serve_restarts_an_embedded_redis_that_died(tmp_path: Path, serve: list[Serve]) -> None:

@@ -7,18 +7,23 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from tests.ledger_fixtures import ledger_settings
-from tests.ledger_support import cli, write_campaign
-from tests.support import FakeClock, phone, running_service
+from tests.ledger_support import cli, votesvc_process, write_campaign
+from tests.pgcluster import free_port
+from tests.support import FakeClock, phone, running_service, wait_for
 from votesvc.campaign import Campaign
-from votesvc.flusher import Flusher
+from votesvc.flusher import GROUP, Flusher
+from votesvc.heartbeat import live_flushers
 from votesvc.keys import Keys
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
@@ -97,6 +102,7 @@ def test_flush_once_and_export_with_digest(
     assert cli(scene.settings, "void", "--vote-id", cast[0][1], "--reason", "duplicate SIM")[0] == 0
 
     target = tmp_path / "out" / "ledger.csv"
+    target.parent.mkdir()
     code, out, err = cli(scene.settings, "export", "--out", str(target))
     assert code == 0, err
     data = target.read_bytes()
@@ -177,6 +183,37 @@ def test_void_by_phone_within_a_time_window(
     assert cli(scene.settings, "void", "--phone", "123", "--reason", "x")[0] == 2
 
 
+def test_void_refuses_a_window_that_ends_before_it_starts(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, None)
+    for since, until in (("2026-06-02T00:00", "2026-06-01T00:00"), ("2026-06-01", "2026-06-01")):
+        code, out, err = cli(
+            scene.settings, "void", "--phone", phone(1), "--since", since, "--until", until,
+            "--reason", "x",
+        )  # fmt: skip
+        assert (code, out) == (2, "")
+        assert err == f"votesvc: --since {since} must be before --until {until}\n"
+    assert scene.ledger("audit_log", CAMPAIGN) == []
+
+
+def test_a_void_that_matches_nothing_changes_nothing_and_is_not_audited(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url)
+    [(_, vote_id, _)] = scene.vote(("N01", phone(1)))
+    code, out, err = cli(scene.settings, "void", "--phone", phone(2), "--reason", "bot")
+    assert code == 0, err
+    assert out.startswith("0 votes voided: no valid vote matched")
+    assert cli(scene.settings, "void", "--vote-id", vote_id, "--reason", "bot")[0] == 0
+    code, out, _ = cli(scene.settings, "void", "--vote-id", vote_id, "--reason", "again")
+    assert code == 0
+    assert out.startswith("0 votes voided")
+    assert f"{vote_id}  already void" in out
+    assert [entry.reason for entry in scene.ledger("audit_log", CAMPAIGN)] == ["bot"]
+    assert live_tally(sync_redis, scene.keys) == {}
+
+
 def test_reconcile_is_clean_then_lists_a_difference(
     sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
 ) -> None:
@@ -240,6 +277,75 @@ def test_restore_refuses_while_a_flusher_is_running(
     assert code == 1
     assert "busyhost-1" in err
     assert cli(scene.settings, "restore", "--force")[0] == 0
+
+
+@pytest.mark.slow
+async def test_restore_refuses_while_idle_serve_workers_run(
+    redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, None)
+    settings = replace(scene.settings, flush_interval=0.3)
+    aio = aioredis.Redis.from_url(redis_server.url)
+    await aio.flushall()
+    within = 3 * settings.flush_interval + 2  # what restore allows
+
+    async def seen_by_group() -> set[str]:
+        """The consumers XINFO CONSUMERS calls recent: what restore used to ask."""
+        names: set[str] = set()
+        for stream in scene.keys.streams():
+            if await aio.exists(stream) and await aio.xinfo_groups(stream):
+                for info in await aio.xinfo_consumers(stream, GROUP):
+                    if info["idle"] < within * 1000:
+                        names.add(info["name"].decode())
+        return names
+
+    try:
+        with votesvc_process(settings, "serve", "--workers", "2", "--port", str(free_port())):
+
+            async def both_beating() -> bool:
+                return len(await live_flushers(aio, scene.keys, within=within)) == 2
+
+            await wait_for(both_beating, within=30.0, interval=0.05)
+            await asyncio.to_thread(scene.vote, ("N01", phone(1)))  # one vote, then quiet
+
+            async def flushed() -> bool:
+                return sum([await aio.xlen(stream) for stream in scene.keys.streams()]) == 0
+
+            await wait_for(flushed, within=10.0)
+            assert await seen_by_group()  # a flusher just took the vote: the group saw it
+
+            async def idle_to_the_group() -> bool:
+                return not await seen_by_group()
+
+            await wait_for(idle_to_the_group, within=within + 10, interval=0.1)
+            workers = set(await live_flushers(aio, scene.keys, within=within))
+            assert len(workers) == 2
+            code, _, err = await asyncio.to_thread(cli, settings, "restore")
+            assert code == 1
+            assert "refused, flushers are running" in err
+            assert all(worker in err for worker in workers)
+        # Stopped cleanly: each worker's flusher took its heartbeat with it.
+        assert await aio.hgetall(scene.keys.flushers()) == {}
+        code, out, err = await asyncio.to_thread(cli, settings, "restore")
+        assert code == 0, out + err
+    finally:
+        await aio.aclose()
+
+
+def test_commands_use_the_embedded_redis_a_serve_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_campaign(tmp_path / "campaign.toml")
+    settings = ledger_settings(tmp_path, None, campaign_path=tmp_path / "campaign.toml")
+    running = EmbeddedRedis(tmp_path)
+    running.start()
+    try:
+        caplog.set_level(logging.INFO, logger="votesvc.redis_server")
+        assert cli(settings, "reconcile")[0] == 0
+        assert f"using the embedded Redis already running (pid {running.pid()})" in caplog.text
+        assert running.ping()  # not the command's to stop
+    finally:
+        running.stop()
 
 
 def test_commands_start_and_stop_the_embedded_redis(tmp_path: Path) -> None:

@@ -123,8 +123,9 @@ def ended_pid() -> int:
 
 
 async def test_a_dead_consumer_of_this_host_is_taken_over_at_once(
-    redis: aioredis.Redis, store: Store, keys: Keys
+    redis: aioredis.Redis, store: Store, keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="votesvc.flusher")
     await prefill_streams(redis, keys, 300)
     dead = f"{socket.gethostname()}-{ended_pid()}"
     flusher = flusher_for(redis, store, keys, claim_after=3600)
@@ -137,6 +138,11 @@ async def test_a_dead_consumer_of_this_host_is_taken_over_at_once(
     assert await pending_total(redis, keys) == 0
     consumers = await redis.xinfo_consumers(keys.stream(0), GROUP)
     assert dead.encode() not in {c["name"] for c in consumers}
+    # One line for the dead consumer, with the total over every shard.
+    took_over = [r.getMessage() for r in caplog.records if "took over" in r.getMessage()]
+    assert took_over == [
+        f"flusher test-flusher took over 300 pending votes from dead consumer {dead}"
+    ]
 
 
 async def test_a_redelivered_batch_changes_nothing(
@@ -242,5 +248,35 @@ async def test_database_outage_holds_votes_in_redis_until_it_is_back(
             await check.open()  # a fresh pool: the old one saw the server go away
             await wait_for(lambda: flushed(51), within=2 * interval + 2.0)
             assert "ledger writable again" in caplog.text
+    # The flusher's throttled warning is the one report: no driver tracebacks beside it.
+    assert [r.name for r in caplog.records if r.exc_info or not r.name.startswith("votesvc")] == []
     await check.close()
     await ledger.close()
+
+
+async def test_a_ledger_file_that_cannot_be_created_is_an_outage_not_a_crash(
+    redis: aioredis.Redis, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    await prefill_streams(redis, keys, 10)
+    flusher = flusher_for(redis, SqliteStore(Path("/proc/nope/ledger.db")), keys, interval=0.05)
+    async with running_flusher(flusher):
+
+        async def complained() -> bool:
+            return "ledger database unavailable at start" in caplog.text
+
+        await wait_for(complained, within=5.0)
+        first = int(await redis.hget(keys.flushers(), "test-flusher") or 0)
+
+        async def retried_a_while() -> bool:  # at least 6 retries at the 0.05 s backoff cap
+            return int(await redis.hget(keys.flushers(), "test-flusher") or 0) >= first + 300
+
+        await wait_for(retried_a_while, within=5.0)
+    await flusher.store.close()
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "ledger database unavailable at start (SQLite /proc/nope/ledger.db: /proc/nope: "
+        "No such file or directory); retrying"
+    ]
+    assert warnings[0].exc_info is None
+    assert await stream_total(redis, keys) == 10  # held in Redis

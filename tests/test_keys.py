@@ -46,3 +46,9 @@ def test_keys_carry_the_campaign_and_no_phone_number() -> None:
     assert key.startswith("votesvc:{craftsman-2026:s")
     assert "13800138000" not in key
     assert keys.phone_key(phone_hash) == phone_hash[:16]
+
+
+def test_the_ledgers_own_keys_share_one_slot() -> None:
+    keys = Keys("craftsman-2026", 16)
+    assert slot(keys.flushers()) == slot(keys.snapshot_lock())
+    assert keys.flushers().startswith("votesvc:{craftsman-2026:ledger}:")

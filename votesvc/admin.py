@@ -4,7 +4,8 @@ Each command opens what it needs (the campaign, Redis, the store), calls the
 domain module that does the work and prints the outcome. Redis is reached
 through ``VOTESVC_REDIS_URL`` or, when unset, the embedded server of the data
 directory, started for the command if no ``serve`` runs (and stopped after).
-Exit status: 0 done, 1 a difference or a refusal, 2 a configuration problem.
+Exit status: 0 done, 1 a difference or a refusal, 2 a configuration problem
+or a bad argument (including an output file that cannot be written).
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ from votesvc.campaign import Campaign, load_campaign
 from votesvc.connection import RedisClient
 from votesvc.days import system_clock
 from votesvc.errors import ConfigError
-from votesvc.export import export_ledger
+from votesvc.export import check_output, export_ledger
 from votesvc.flusher import Flusher
+from votesvc.heartbeat import live_flushers
 from votesvc.keys import Keys
 from votesvc.ledger import build_flusher, flusher_client, run_flusher
 from votesvc.phones import hash_phone, normalize_phone
 from votesvc.reconcile import Reconciliation, pending_votes, reconcile
 from votesvc.redis_server import EmbeddedRedis
-from votesvc.restore import active_flushers, restore
+from votesvc.restore import restore
 from votesvc.settings import Settings
 from votesvc.store import Store, StoreUnavailable
 from votesvc.void import LiveCountersNotUpdated, VoidRequest, default_actor, void_votes
@@ -143,10 +145,12 @@ def award(args: argparse.Namespace, settings: Settings) -> int:
 
 def export(args: argparse.Namespace, settings: Settings) -> int:
     """``votesvc export --out FILE``."""
+    out = Path(args.out)
+    check_output(out)  # before Redis and the database: a bad path fails at once
 
     async def body(tools: Tools) -> int:
         pending = len(await pending_votes(tools.client, tools.keys, tools.store))
-        done = await export_ledger(tools.store, tools.campaign.id, Path(args.out))
+        done = await export_ledger(tools.store, tools.campaign.id, out)
         print(f"{done.rows} votes ({done.void} void) written to {done.path}")
         print(f"sha256 {done.sha256}  (in {done.digest_path})")
         if pending:
@@ -190,14 +194,15 @@ def restore_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
     async def body(tools: Tools) -> int:
         within = 3 * settings.flush_interval + 2
-        others = await active_flushers(
+        others = await live_flushers(
             tools.client, tools.keys, within=within, besides=tools.flusher.consumer
         )
         if others and not args.force:
+            running = ", ".join(f"{name} (seen {others[name]:.1f}s ago)" for name in sorted(others))
             print(
-                f"votesvc restore: refused, flushers are running ({', '.join(sorted(others))}): "
-                "stop them first (serve with VOTESVC_FLUSH_IN_SERVE=false, and any "
-                "`votesvc flush`), or pass --force",
+                f"votesvc restore: refused, flushers are running: {running}. Stop them first "
+                "(serve with VOTESVC_FLUSH_IN_SERVE=false, and any `votesvc flush`), or pass "
+                "--force",
                 file=sys.stderr,
             )
             return 1
@@ -243,13 +248,17 @@ def void(args: argparse.Namespace, settings: Settings) -> int:
         phone_hash = hash_phone(settings.secret, number)
     elif args.since or args.until:
         raise ConfigError("--since and --until go with --phone")
+    since = _moment(args.since, campaign, "--since")
+    until = _moment(args.until, campaign, "--until")
+    if since is not None and until is not None and since >= until:
+        raise ConfigError(f"--since {args.since} must be before --until {args.until}")
     request = VoidRequest(
         reason=args.reason.strip(),
         actor=args.by or default_actor(),
         vote_ids=tuple(args.vote_id or ()),
         phone_hash=phone_hash,
-        since=_moment(args.since, campaign, "--since"),
-        until=_moment(args.until, campaign, "--until"),
+        since=since,
+        until=until,
     )
 
     async def body(tools: Tools) -> int:
@@ -260,7 +269,12 @@ def void(args: argparse.Namespace, settings: Settings) -> int:
         except LiveCountersNotUpdated as exc:
             print(f"votesvc void: {exc}", file=sys.stderr)
             return 1
-        print(f"voided {len(done.voided)} votes (reason: {request.reason!r}, by {request.actor})")
+        if done.voided:
+            print(
+                f"voided {len(done.voided)} votes (reason: {request.reason!r}, by {request.actor})"
+            )
+        else:
+            print("0 votes voided: no valid vote matched (nothing changed, no audit row written)")
         for vote in done.voided:
             print(f"  {vote.vote_id}  {vote.nominee}")
         for vote_id in done.already_void:
@@ -272,6 +286,17 @@ def void(args: argparse.Namespace, settings: Settings) -> int:
     return _run(settings, body)
 
 
+def _places(text: str) -> int:
+    """``--top``: a whole number of places, at least 1."""
+    try:
+        places = int(text)
+    except ValueError:
+        places = 0
+    if places < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return places
+
+
 def add_ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ledger commands to the ``votesvc`` parser."""
     cmd = commands.add_parser("flush", help="run the ledger flusher (Redis streams -> database)")
@@ -279,7 +304,9 @@ def add_ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     cmd.set_defaults(func=flush)
 
     cmd = commands.add_parser("award", help="the most popular award, from the ledger")
-    cmd.add_argument("--top", type=int, default=10, help="places that receive the award (10)")
+    cmd.add_argument(
+        "--top", type=_places, default=10, help="places that receive the award (>= 1, default 10)"
+    )
     cmd.add_argument("--format", choices=FORMATS, default="table", help="output format")
     cmd.add_argument(
         "--provisional",

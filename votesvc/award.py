@@ -81,7 +81,9 @@ class Award:
 def award_blockers(campaign: Campaign, now: float, pending: int) -> list[str]:
     """Why a final award cannot be given now (empty: it can)."""
     blockers = []
-    if now < campaign.closes_at.timestamp():
+    if now < campaign.opens_at.timestamp():
+        blockers.append(f"voting has not opened yet (it opens {campaign.opens_at})")
+    elif now < campaign.closes_at.timestamp():
         blockers.append(f"the voting window is still open (it closes {campaign.closes_at})")
     if pending:
         blockers.append(f"{pending} accepted votes are still pending in Redis (not in the ledger)")

@@ -3,11 +3,14 @@
 The CSV holds one row per accepted vote, by accepted time then vote id. Beside
 it, ``FILE.sha256`` holds the digest in ``sha256sum`` format, so anyone can
 check the file with ``sha256sum -c FILE.sha256``. Both appear complete or not
-at all (written to a temporary name, then renamed).
+at all (written to temporary ``.part`` names, then renamed; on any failure the
+``.part`` files are removed). The directory must exist: a mistyped path is
+refused, not created.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
@@ -15,11 +18,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from votesvc.errors import ConfigError
 from votesvc.store import Store
 
-__all__ = ["COLUMNS", "Exported", "export_ledger"]
+__all__ = ["COLUMNS", "ExportFailed", "Exported", "check_output", "export_ledger"]
 
 COLUMNS = ("vote_id", "nominee", "phone_hash", "accepted_at", "void", "void_reason")
+
+
+class ExportFailed(ConfigError):
+    """The output file cannot be written; like any bad argument, exit status 2."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +53,45 @@ class _Hashing:
         return len(text)
 
 
+def check_output(out: Path) -> None:
+    """Refuse an output path that cannot be a file: a directory, or in a missing one."""
+    for path in (out, _digest_path(out)):
+        if path.is_dir():
+            raise ExportFailed(f"cannot write {path}: Is a directory")
+    parent = out.parent
+    if not parent.is_dir():
+        why = "is not a directory" if parent.exists() else "does not exist"
+        raise ExportFailed(f"cannot write {out}: the directory {parent} {why}")
+
+
 async def export_ledger(store: Store, campaign: str, out: Path) -> Exported:
-    """Write every ledger row of ``campaign`` to ``out`` and its digest beside it."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    sink = _Hashing(tmp)
-    rows = void = 0
+    """Write every ledger row of ``campaign`` to ``out`` and its digest beside it.
+
+    Raises ExportFailed (and leaves no file behind) when ``out`` cannot be written.
+    """
+    check_output(out)
+    digest_path = _digest_path(out)
+    parts = (out.with_name(out.name + ".part"), digest_path.with_name(digest_path.name + ".part"))
     try:
+        rows, void, digest = await _write_csv(store, campaign, parts[0])
+        parts[1].write_text(f"{digest}  {out.name}\n")
+        parts[0].replace(out)
+        parts[1].replace(digest_path)
+    except OSError as exc:
+        _remove(parts)
+        failed = digest_path if exc.filename == str(parts[1]) else out
+        raise ExportFailed(f"cannot write {failed}: {exc.strerror or exc}") from exc
+    except BaseException:
+        _remove(parts)
+        raise
+    return Exported(out, digest_path, rows, void, digest)
+
+
+async def _write_csv(store: Store, campaign: str, path: Path) -> tuple[int, int, str]:
+    """Rows, void rows and SHA-256 of the CSV written (and fsynced) to ``path``."""
+    sink = _Hashing(path)
+    rows = void = 0
+    with sink.file:
         writer = csv.writer(sink, lineterminator="\n")
         writer.writerow(COLUMNS)
         async for chunk in store.votes(campaign):
@@ -71,15 +111,14 @@ async def export_ledger(store: Store, campaign: str, out: Path) -> Exported:
                 void += vote.void
         sink.file.flush()
         os.fsync(sink.file.fileno())
-    except BaseException:
-        sink.file.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    sink.file.close()
-    digest = sink.hash.hexdigest()
-    digest_path = out.with_name(out.name + ".sha256")
-    digest_tmp = digest_path.with_name(digest_path.name + ".part")
-    digest_tmp.write_text(f"{digest}  {out.name}\n")
-    tmp.replace(out)
-    digest_tmp.replace(digest_path)
-    return Exported(out, digest_path, rows, void, digest)
+    return rows, void, sink.hash.hexdigest()
+
+
+def _digest_path(out: Path) -> Path:
+    return out.with_name(out.name + ".sha256")
+
+
+def _remove(paths: tuple[Path, ...]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):  # e.g. a directory of that name: not ours
+            path.unlink(missing_ok=True)

@@ -19,6 +19,9 @@ flusher is one consumer (``host-pid``), so any number can run side by side
 While a backlog lasts, the next batch is read while the last one is written.
 On stop (SIGTERM) the batch in hand is finished first. Entries never leave
 Redis before they are in the ledger, so a crash anywhere loses nothing.
+
+Beside the cycles, a running flusher beats a heartbeat (``heartbeat.py``) so
+that ``votesvc restore`` can tell it runs, with or without traffic.
 """
 
 from __future__ import annotations
@@ -26,22 +29,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from votesvc.connection import RedisClient
 from votesvc.days import Clock, system_clock
+from votesvc.entries import Entries
+from votesvc.heartbeat import Heartbeat, consumer_name, ended_here
 from votesvc.keys import Keys
 from votesvc.logs import ThrottledLog
-from votesvc.processes import pid_alive
 from votesvc.scripts import Script, load_script
-from votesvc.store import Store, StoreUnavailable, VoteRow
+from votesvc.store import Store, StoreUnavailable
 from votesvc.tally import read_counts
 
 __all__ = ["GROUP", "Flusher", "consumer_name"]
@@ -54,35 +56,9 @@ _BACKOFF_START = 0.05
 
 
 @dataclass(slots=True)
-class _Entries:
-    """Stream entries in hand: the votes they hold, and their ids by shard."""
-
-    rows: list[VoteRow] = field(default_factory=list)
-    ids: dict[int, list[str]] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return sum(len(ids) for ids in self.ids.values())
-
-    def add(self, shard: int, entry_id: str, row: VoteRow | None) -> None:
-        self.ids.setdefault(shard, []).append(entry_id)
-        if row is not None:
-            self.rows.append(row)
-
-    def extend(self, other: _Entries) -> None:
-        self.rows += other.rows
-        for shard, ids in other.ids.items():
-            self.ids.setdefault(shard, []).extend(ids)
-
-
-@dataclass(slots=True)
 class _Batch:
-    entries: _Entries
+    entries: Entries
     written: asyncio.Task[bool]  # True once the rows are in the ledger
-
-
-def consumer_name() -> str:
-    """This process's consumer name in the group: ``host-pid``."""
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 class Flusher:
@@ -112,7 +88,7 @@ class Flusher:
         self._snapshot_interval = snapshot_interval
         self._clock = clock
         self.consumer = consumer or consumer_name()
-        self._host = socket.gethostname()
+        self._heartbeat = Heartbeat(client, keys, self.consumer, every=interval)
         self._next_reap = 0.0
         self._next_snapshot = 0.0
         self._groups_ready = False
@@ -120,10 +96,20 @@ class Flusher:
         self._ack_script = load_script("ledger_ack")
         self._redis_log = ThrottledLog(log, every=10.0)
         self._store_log = ThrottledLog(log, every=10.0)
+        self._snapshot_log = ThrottledLog(log, every=10.0)  # never hides a write failure
         self.written = 0  # votes this flusher inserted (new rows)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush until ``stop`` is set; the batch in hand is finished first."""
+        heartbeat = asyncio.create_task(self._heartbeat.run(stop), name="flusher-heartbeat")
+        try:
+            await self._run(stop)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _run(self, stop: asyncio.Event) -> None:
         if not await self._open_store(stop):
             return
         log.info(
@@ -178,6 +164,7 @@ class Flusher:
         here (with backoff) unless ``stop`` is set meanwhile, in which case the
         batch stays pending in Redis for the next flusher.
         """
+        await self._heartbeat.beat()
         entries, full = await self._read_batch()
         if entries.ids and await self._write(entries, stop):
             await self._acknowledge(entries)
@@ -203,7 +190,11 @@ class Flusher:
             handled += len(entries)
 
     async def retire(self) -> None:
-        """Leave the group (on the way out) if nothing is pending with this consumer."""
+        """Leave the group (on the way out) if nothing is pending with this consumer.
+
+        Its heartbeat goes in any case: it no longer runs.
+        """
+        await self._heartbeat.forget()
         for stream in self._streams:
             with contextlib.suppress(RedisError, OSError):
                 mine = await self._client.xpending_range(
@@ -236,7 +227,7 @@ class Flusher:
                 backoff = min(backoff * 2, self.interval)
         return False
 
-    async def _read_batch(self) -> tuple[_Entries, bool]:
+    async def _read_batch(self) -> tuple[Entries, bool]:
         await self.ensure_groups()
         try:
             return await self._gather()
@@ -249,7 +240,7 @@ class Flusher:
             await self.ensure_groups()
             return await self._gather()
 
-    async def _gather(self) -> tuple[_Entries, bool]:
+    async def _gather(self) -> tuple[Entries, bool]:
         entries = await self._claim_dead()
         entries.extend(await self._autoclaim(self._claim_after_ms))
         fresh, full = await self._read_new()
@@ -260,75 +251,49 @@ class Flusher:
         if await batch.written:
             await self._acknowledge(batch.entries)
 
-    async def _read_new(self) -> tuple[_Entries, bool]:
+    async def _read_new(self) -> tuple[Entries, bool]:
         """New entries of every shard, and whether a shard filled its share."""
         replies = await self._scripted(
             self._read_script,
             [([stream], [GROUP, self.consumer, self._per_shard]) for stream in self._streams],
         )
-        entries = _Entries()
+        entries = Entries(self._campaign)
         full = False
-        campaign = self._campaign
-        rows = entries.rows
         for shard, packed in enumerate(replies):
-            if not packed:
-                continue
-            ids = entries.ids.setdefault(shard, [])
-            lines = packed.decode().split("\n")
-            full = full or len(lines) >= self._per_shard
-            for line in lines:
-                entry_id, vote_id, ts, nominee, phone_hash, ip_hash = line.split(" ")
-                ids.append(entry_id)
-                if "-" in (vote_id, nominee, phone_hash, ip_hash) or not ts.isdigit():
-                    log.error("skipping a malformed stream entry: %r", line)
-                    continue
-                rows.append(VoteRow(vote_id, campaign, nominee, phone_hash, ip_hash, int(ts)))
+            if packed and entries.add_packed(shard, packed) >= self._per_shard:
+                full = True
         return entries, full
 
-    def _add(self, entries: _Entries, shard: int, entry: Any) -> None:
-        entry_id, fields = entry
-        try:
-            row: VoteRow | None = VoteRow(
-                fields[b"id"].decode(),
-                self._campaign,
-                fields[b"n"].decode(),
-                fields[b"p"].decode(),
-                fields[b"ip"].decode(),
-                int(fields[b"ts"]),
-            )
-        except (KeyError, ValueError, UnicodeDecodeError):
-            log.error("skipping a malformed stream entry %r: %r", entry_id, fields)
-            row = None
-        entries.add(shard, _text(entry_id), row)
-
-    async def _autoclaim(self, min_idle_ms: int) -> _Entries:
+    async def _autoclaim(self, min_idle_ms: int) -> Entries:
         """Entries pending longer than ``min_idle_ms`` with any consumer, now ours."""
         replies = await self._pipelined(
             lambda pipe, stream: pipe.xautoclaim(
                 stream, GROUP, self.consumer, min_idle_ms, "0-0", count=self._per_shard
             )
         )
-        claimed = _Entries()
+        claimed = Entries(self._campaign)
         for shard, reply in enumerate(replies):
             for entry in reply[1]:
                 if entry[1]:  # an entry deleted meanwhile has no fields
-                    self._add(claimed, shard, entry)
+                    claimed.add_entry(shard, entry)
         if claimed.ids and min_idle_ms:
             log.info("flusher %s claimed %d stale pending votes", self.consumer, len(claimed))
         return claimed
 
-    async def _claim_dead(self) -> _Entries:
+    async def _claim_dead(self) -> Entries:
         """Take over the pending entries of consumers of this host whose process died."""
         now = time.monotonic()
         if now < self._next_reap:
-            return _Entries()
+            return Entries(self._campaign)
         self._next_reap = now + _REAP_EVERY
-        claimed = _Entries()
+        claimed = Entries(self._campaign)
+        taken: dict[str, int] = {}  # dead consumer -> entries taken over, all shards
         for shard, stream in enumerate(self._streams):
             for info in await self._client.xinfo_consumers(stream, GROUP):
                 name = _text(info["name"])
-                if name == self.consumer or not self._is_dead_local(name):
+                if name == self.consumer or not ended_here(name):
                     continue
+                before = len(claimed)
                 while True:
                     pending = await self._client.xpending_range(
                         stream, GROUP, "-", "+", self._per_shard, consumername=name
@@ -339,19 +304,22 @@ class Flusher:
                     entries: Any = await self._client.xclaim(stream, GROUP, self.consumer, 0, ids)
                     for entry in entries:
                         if entry and entry[1]:
-                            self._add(claimed, shard, entry)
+                            claimed.add_entry(shard, entry)
                     if len(pending) < self._per_shard:
                         break
                 await self._client.xgroup_delconsumer(stream, GROUP, name)
-                log.info("flusher %s took over from dead consumer %s", self.consumer, name)
+                taken[name] = taken.get(name, 0) + len(claimed) - before
+        for name, count in taken.items():
+            log.info(
+                "flusher %s took over %d pending votes from dead consumer %s",
+                self.consumer,
+                count,
+                name,
+            )
         return claimed
 
-    def _is_dead_local(self, name: str) -> bool:
-        host, _, pid = name.rpartition("-")
-        return host == self._host and pid.isdigit() and not pid_alive(int(pid))
-
     async def _write(
-        self, entries: _Entries, stop: asyncio.Event | None, *, retry: bool = True
+        self, entries: Entries, stop: asyncio.Event | None, *, retry: bool = True
     ) -> bool:
         rows = entries.rows
         backoff = _BACKOFF_START
@@ -378,7 +346,7 @@ class Flusher:
                 log.info("ledger writable again: %d held votes written", len(rows))
             return True
 
-    async def _acknowledge(self, entries: _Entries) -> None:
+    async def _acknowledge(self, entries: Entries) -> None:
         calls = [
             ([self._streams[shard]], [GROUP, " ".join(ids)]) for shard, ids in entries.ids.items()
         ]
@@ -420,7 +388,7 @@ class Flusher:
         try:
             await self.store.insert_snapshot(self._campaign, counts, int(self._clock() * 1000))
         except StoreUnavailable as exc:
-            self._store_log.warn("tally snapshot skipped: %s", exc)
+            self._snapshot_log.warn("tally snapshot skipped: %s", exc)
 
 
 def _text(value: bytes | str) -> str:

@@ -14,6 +14,7 @@ Layout (``C`` = campaign id, ``S`` = shard number, two digits)::
     votesvc:{C:sS}:burst:PHONEKEY   string, the phone's recent vote times
     votesvc:{C:ip:IPHASH}:W         string, an IP's count in rate window W
     votesvc:{C:ledger}:snapshot-lock  string, the flusher writing this tally snapshot
+    votesvc:{C:ledger}:flushers     hash  flusher (consumer name) -> last seen, epoch ms
 
 The ledger flusher reads every stream through the consumer group ``ledger``.
 """
@@ -75,6 +76,10 @@ class Keys:
     def snapshot_lock(self) -> str:
         """Held by the flusher that writes this interval's tally snapshot."""
         return f"{PREFIX}:{{{self.campaign_id}:ledger}}:snapshot-lock"
+
+    def flushers(self) -> str:
+        """The running flushers' heartbeats: consumer name -> last seen (Redis time, ms)."""
+        return f"{PREFIX}:{{{self.campaign_id}:ledger}}:flushers"
 
     def pattern(self) -> str:
         """A SCAN pattern matching every key of this campaign."""

@@ -95,7 +95,7 @@ class EmbeddedRedis:
         pid = self.pid()
         if pid is not None and pid_alive(pid):
             if self.ping():
-                log.info("reusing the embedded Redis left running (pid %d)", pid)
+                log.info("using the embedded Redis already running (pid %d)", pid)
                 return False
             log.warning("embedded Redis pid %d does not answer; replacing it", pid)
             self._kill(pid, timeout)

@@ -8,7 +8,8 @@ script call per shard (``lua/restore_shard.lua``).
 
 The stream is first flushed into the ledger; no other flusher may write while
 this runs, or a vote it moves between the two could be counted twice (the
-caller checks; ``reconcile`` afterwards confirms the result).
+caller checks the flushers' heartbeats, ``heartbeat.live_flushers``;
+``reconcile`` afterwards confirms the result).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from dataclasses import dataclass
 from votesvc.campaign import Campaign
 from votesvc.connection import RedisClient
 from votesvc.days import Clock, campaign_day
-from votesvc.flusher import GROUP, Flusher
+from votesvc.flusher import Flusher
 from votesvc.keys import PHONE_KEY_CHARS, Keys
 from votesvc.scripts import load_script
 from votesvc.store import Store
 
-__all__ = ["Restored", "active_flushers", "restore"]
+__all__ = ["Restored", "restore"]
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +36,6 @@ class Restored:
     phones_today: int
     replayed: int  # stream entries counted on top of the ledger
     flushed_first: int
-
-
-async def active_flushers(
-    client: RedisClient, keys: Keys, *, within: float, besides: str = ""
-) -> set[str]:
-    """Consumers of the ledger group seen in the last ``within`` seconds."""
-    names: set[str] = set()
-    limit_ms = int(within * 1000)
-    for stream in keys.streams():
-        if not await client.exists(stream):
-            continue
-        groups = await client.xinfo_groups(stream)
-        if not any(_text(group["name"]) == GROUP for group in groups):
-            continue
-        for info in await client.xinfo_consumers(stream, GROUP):
-            name = _text(info["name"])
-            if name != besides and int(info["idle"]) < limit_ms:
-                names.add(name)
-    return names
 
 
 async def restore(
@@ -107,7 +89,3 @@ async def restore(
     phones = sum(len(record) for record in days)
     log.info("restored %d valid votes, %d phones today, %d pending", valid, phones, replayed)
     return Restored(valid, phones, replayed, flushed)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -69,7 +69,7 @@ class Settings:
             shards=env.integer("SHARDS", 16),
             batch_max=env.integer("BATCH_MAX", 512),
             batch_in_flight=env.integer("BATCH_IN_FLIGHT", 2),
-            database_url=env.text("DATABASE_URL"),
+            database_url=env.url("DATABASE_URL", ("postgresql", "postgres", "sqlite")),
             flush_interval=env.number("FLUSH_INTERVAL", 1.0),
             snapshot_interval=env.number("SNAPSHOT_INTERVAL", 10.0),
             flush_in_serve=env.flag("FLUSH_IN_SERVE", default=True),

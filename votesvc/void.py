@@ -1,7 +1,8 @@
 """Voiding votes: marked void in the ledger, taken off the live counters, audited.
 
 The streams are flushed first so that a vote cast a moment ago can be voided
-too. The ledger update and its audit row are one transaction; the live
+too. The ledger update and its audit row are one transaction (a void that
+matches no valid vote changes nothing and leaves no audit row); the live
 counters are then decremented for exactly the rows that transaction voided,
 so running the same void twice changes nothing the second time. The phone's
 daily quota is left as it is: voiding gives no vote back.

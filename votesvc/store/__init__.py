@@ -35,14 +35,15 @@ def build_store(settings: Settings) -> Store:
         from votesvc.store.sqlite import SqliteStore
 
         return SqliteStore(settings.data_dir / SQLITE_FILE)
-    if url.startswith(("postgresql://", "postgres://")):
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() in ("postgresql", "postgres"):
         from votesvc.store.postgres import PostgresStore
 
         return PostgresStore(url)
-    if url.startswith("sqlite:///"):
+    if scheme.lower() == "sqlite" and rest.startswith("/") and rest != "/":
         from pathlib import Path
 
         from votesvc.store.sqlite import SqliteStore
 
-        return SqliteStore(Path(url.removeprefix("sqlite:///")))
+        return SqliteStore(Path(rest[1:]))  # sqlite:///rel/path, sqlite:////abs/path
     raise ConfigError(f"VOTESVC_DATABASE_URL={url!r}: expected postgresql://... or sqlite:///PATH")

@@ -121,6 +121,7 @@ class Store(Protocol):
         """Mark matching valid votes void and write ``audit``, in one transaction.
 
         Returns the rows this call voided (already void ones are left alone).
+        When it voids nothing, nothing is written: no audit row for no change.
         """
 
     async def audit_log(self, campaign: str) -> list[AuditEntry]: ...

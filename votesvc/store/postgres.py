@@ -26,10 +26,23 @@ from votesvc.store.schema import MIGRATIONS
 __all__ = ["PostgresStore"]
 
 _COLUMNS = ("vote_id", "campaign", "nominee", "phone_hash", "ip_hash", "accepted_at")
+# No connection floor (min_size=0): a pool with one reconnects in the background
+# while the server is down and logs a traceback each try (asyncpg >= 0.32), next
+# to the flusher's own throttled warning. Without it a connection is made when
+# one is needed, and a failure reaches the caller as StoreUnavailable, only.
 _CHUNK = 5000
 _MIGRATION_LOCK = 0x766F746573  # pg_advisory_xact_lock key: one migrator at a time
-# What asyncpg raises when the server is gone, restarting or refusing.
-_DOWN = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# What asyncpg raises when the server is gone, restarting or refusing. That
+# includes InternalClientError: a connection that broke mid-query fails its
+# reset on release with it ("cannot switch to state ..."); asyncpg has closed
+# that connection by then, and the next acquire makes a new one.
+_DOWN = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 async def _prepare_connection(conn: asyncpg.Connection) -> None:
@@ -55,7 +68,7 @@ class PostgresStore:
             try:
                 self._pool = await asyncpg.create_pool(
                     self.dsn,
-                    min_size=1,
+                    min_size=0,
                     max_size=self._pool_size,
                     init=_prepare_connection,
                     timeout=self._connect_timeout,
@@ -202,6 +215,8 @@ class PostgresStore:
                         campaign,
                         list(vote_ids),
                     )
+                if not rows:
+                    return []
                 await conn.execute(
                     "INSERT INTO audit_log (campaign, at, actor, action, detail, reason)"
                     " VALUES ($1, $2, $3, $4, $5, $6)",

@@ -56,6 +56,9 @@ class SqliteStore:
             return await asyncio.get_running_loop().run_in_executor(self._executor, call)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+        except OSError as exc:  # the file's directory is missing and cannot be made
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise StoreUnavailable(f"SQLite {self.path}: {where}{exc.strerror or exc}") from exc
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,6 +215,8 @@ class SqliteStore:
                         f" WHERE campaign = ? AND NOT void AND vote_id IN ({marks})" + returning,
                         (reason, campaign, *chunk),
                     ).fetchall()
+                if not rows:
+                    return []
                 conn.execute(
                     "INSERT INTO audit_log (campaign, at, actor, action, detail, reason)"
                     " VALUES (?, ?, ?, ?, ?, ?)",

@@ -1,0 +1,72 @@
+"""The flushers' heartbeats: seen while they run (traffic or not), gone when they stop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.support import wait_for
+from tests.test_flusher import ended_pid
+from votesvc.flusher import Flusher
+from votesvc.heartbeat import live_flushers
+from votesvc.keys import Keys
+from votesvc.store import Store
+
+CAMPAIGN = "test-campaign"
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys(CAMPAIGN, 16)
+
+
+async def test_an_idle_flusher_keeps_beating_until_it_retires(
+    redis: aioredis.Redis, store: Store, keys: Keys
+) -> None:
+    flusher = Flusher(redis, store, keys, interval=0.2, consumer="idlehost-1")
+    stop = asyncio.Event()
+    task = asyncio.create_task(flusher.run(stop))
+    try:
+
+        async def seen() -> bool:
+            return "idlehost-1" in await live_flushers(redis, keys, within=1.0)
+
+        await wait_for(seen, within=5.0)
+        first = await redis.hget(keys.flushers(), "idlehost-1")
+
+        async def beat_again() -> bool:
+            return await redis.hget(keys.flushers(), "idlehost-1") != first
+
+        await wait_for(beat_again, within=5.0)  # no vote, and it still says it runs
+        assert await live_flushers(redis, keys, within=1.0, besides="idlehost-1") == {}
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+    await flusher.retire()
+    assert await redis.hgetall(keys.flushers()) == {}
+
+
+async def test_only_recent_entries_of_running_processes_count(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    seconds, micros = await redis.time()
+    now = seconds * 1000 + micros // 1000
+    dead_here = f"{socket.gethostname()}-{ended_pid()}"
+    await redis.hset(
+        keys.flushers(),
+        mapping={
+            "otherhost-1": now - 500,
+            "otherhost-2": now - 60_000,  # silent for a minute
+            "restorer-7": now,  # the caller itself
+            dead_here: now,  # its process has ended: dead without waiting
+            "ancient-3": now - 7200_000,  # silent for two hours: forgotten
+        },
+    )
+    live = await live_flushers(redis, keys, within=5.0, besides="restorer-7")
+    assert set(live) == {"otherhost-1"}
+    assert 0.4 <= live["otherhost-1"] < 5.0
+    assert not await redis.hexists(keys.flushers(), "ancient-3")
+    assert await redis.hexists(keys.flushers(), "otherhost-2")

@@ -1,0 +1,102 @@
+"""Which ledger flushers are running: one heartbeat per flusher in a Redis hash.
+
+The consumer group cannot tell: a consumer's idle time in XINFO CONSUMERS only
+resets when it is given entries, so a flusher without traffic looks gone after
+a few seconds. So every running flusher writes ``consumer -> now`` (the Redis
+server's time, in ms) into ``Keys.flushers()`` every second (or every flush
+interval, if shorter), whatever the traffic and even while its database is
+down, and deletes its entry when it stops cleanly. ``votesvc restore`` reads
+the hash to refuse while another flusher runs.
+
+A consumer is named ``host-pid``; one of this host whose process has ended is
+known dead at once, without waiting for its heartbeat to age.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import socket
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from votesvc.connection import RedisClient
+from votesvc.keys import Keys
+from votesvc.processes import pid_alive
+from votesvc.scripts import Script, load_script
+
+__all__ = ["BEAT_EVERY", "Heartbeat", "consumer_name", "ended_here", "live_flushers"]
+
+BEAT_EVERY = 1.0  # seconds between heartbeats, at most
+FORGET_AFTER = 3600.0  # seconds after which a silent flusher's entry is dropped
+
+
+def consumer_name() -> str:
+    """This process's consumer name in the ledger group: ``host-pid``."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def ended_here(name: str) -> bool:
+    """True if ``name`` is a consumer of this host whose process has ended."""
+    host, _, pid = name.rpartition("-")
+    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+
+
+class Heartbeat:
+    """The heartbeat of one flusher, ``consumer``."""
+
+    def __init__(
+        self, client: RedisClient, keys: Keys, consumer: str, *, every: float = BEAT_EVERY
+    ) -> None:
+        self._client = client
+        self._key = keys.flushers()
+        self._consumer = consumer
+        self.every = min(every, BEAT_EVERY)
+
+    async def beat(self) -> None:
+        """Record that this flusher is alive now; raises RedisError when Redis fails."""
+        await _call(self._client, self._key, self._consumer)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Beat every ``every`` seconds until ``stop`` is set (or the task is cancelled).
+
+        A failed beat is not logged: the flusher reports Redis outages itself.
+        """
+        while not stop.is_set():
+            with contextlib.suppress(RedisError, OSError):
+                await self.beat()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.every)
+
+    async def forget(self) -> None:
+        """Delete this flusher's entry (on a clean exit); a Redis failure is ignored."""
+        with contextlib.suppress(RedisError, OSError):
+            await self._client.hdel(self._key, self._consumer)
+
+
+async def live_flushers(
+    client: RedisClient, keys: Keys, *, within: float, besides: str = ""
+) -> dict[str, float]:
+    """Flushers heard from in the last ``within`` seconds: name -> seconds since."""
+    reply = await _call(client, keys.flushers(), "")
+    now_ms = int(reply[0])
+    live: dict[str, float] = {}
+    for raw_name, raw_ms in zip(reply[1::2], reply[2::2], strict=True):
+        name = raw_name.decode() if isinstance(raw_name, bytes) else raw_name
+        age = max(now_ms - int(raw_ms), 0) / 1000
+        if name != besides and age < within and not ended_here(name):
+            live[name] = age
+    return live
+
+
+@functools.cache
+def _script() -> Script:
+    return load_script("ledger_beat")
+
+
+async def _call(client: RedisClient, key: str, consumer: str) -> list[Any]:
+    reply: list[Any] = await _script()(client, [key], [consumer, int(FORGET_AFTER * 1000)])
+    return reply
