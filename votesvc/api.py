@@ -15,22 +15,26 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from votesvc.campaign import Campaign
 from votesvc.clientip import ClientIP
 from votesvc.days import Clock, DayCalendar
 from votesvc.errors import RedisUnavailable, VoteError, http_error
+from votesvc.hotpath import Headers, Reply, error_reply, json_reply
 from votesvc.phones import hash_phone, normalize_phone
 from votesvc.responses import JSON, error_response, json_response
-from votesvc.tally import TallyBoard
+from votesvc.tally import Snapshot, TallyBoard
 from votesvc.votes import ACCEPTED, ALREADY_VOTED, DAILY_LIMIT, RATE_LIMITED, VoteCaster
 
 __all__ = ["MAX_BODY", "VoteApi", "etag_matches"]
 
 MAX_BODY = 1024
 _FIELDS = frozenset(("nominee", "phone"))
-_TALLY_HEADERS = {"Cache-Control": "public, max-age=1"}
 _UNAVAILABLE_RETRY = 1
+_JSON = JSON.encode()
+_CACHE_CONTROL = (b"cache-control", b"public, max-age=1")
+_CLIENT_CACHE_MAX = 65536
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -42,7 +46,11 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
 
 
 class VoteApi:
-    """The v1 endpoints, bound to one process's caster and tally board."""
+    """The v1 endpoints, bound to one process's caster and tally board.
+
+    ``vote``, ``tally`` and ``healthz`` are reply producers for the raw ASGI
+    front (:mod:`votesvc.hotpath`); the others are Starlette endpoints.
+    """
 
     def __init__(
         self,
@@ -62,6 +70,16 @@ class VoteApi:
         self.clock = clock
         self.ready_check = ready
         self.calendar = DayCalendar(campaign.timezone)
+        # campaign.is_open() without converting both datetimes on every vote
+        self._opens_at = campaign.opens_at.timestamp()
+        self._closes_at = campaign.closes_at.timestamp()
+        # X-Forwarded-For counts only when some proxy is trusted; the client's
+        # IP hash is cached by (peer, header) since resolving costs more than the vote.
+        self._use_forwarded = bool(campaign.rules.trusted_proxies)
+        self._client_hashes: dict[tuple[str | None, str | None], str] = {}
+        self._tally_replies: tuple[Snapshot, Reply, Reply] | None = None
+        self._unavailable = error_reply(http_error("unavailable", retry_after=_UNAVAILABLE_RETRY))
+        self._healthz = json_reply(orjson.dumps({"status": "ok"}))
         self.nominees_body = orjson.dumps(
             {
                 "campaign": campaign.as_json(),
@@ -72,33 +90,58 @@ class VoteApi:
             }
         )
 
-    async def vote(self, request: Request) -> Response:
+    async def vote(self, scope: Scope, receive: Receive) -> Reply | None:
+        """``POST /v1/votes``."""
+        content_type = length = forwarded = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                length = value
+            elif name == b"x-forwarded-for":
+                forwarded = value if forwarded is None else forwarded + b"," + value
+        if content_type is None or content_type.partition(b";")[0].strip().lower() != _JSON:
+            return error_reply(http_error("unsupported_media_type"))
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return error_reply(http_error("payload_too_large"))
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None  # http.disconnect: nobody to answer
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                return error_reply(http_error("payload_too_large"))
+            more = message.get("more_body", False)
         try:
-            nominee_id, raw_phone = await self._read_vote(request)
+            nominee_id, raw_phone = _parse_vote(body)
         except VoteError as invalid:
-            return error_response(invalid)
+            return error_reply(invalid)
         phone = normalize_phone(raw_phone)
         if phone is None:
-            return error_response(http_error("invalid_phone"))
+            return error_reply(http_error("invalid_phone"))
         nominee = self.campaign.nominee(nominee_id)
         if nominee is None:
-            return error_response(http_error("unknown_nominee"))
+            return error_reply(http_error("unknown_nominee"))
         now = self.clock()
-        if not self.campaign.is_open(now):
-            return error_response(self._closed_error(now))
-        peer = request.client.host if request.client else None
-        client = self.client_ip.resolve(peer, request.headers.get("x-forwarded-for"))
+        if not self._opens_at <= now <= self._closes_at:
+            return error_reply(self._closed_error(now))
+        client = scope.get("client")
+        ip_hash = self._client_hash(
+            client[0] if client else None,
+            forwarded.decode("latin-1") if forwarded is not None and self._use_forwarded else None,
+        )
         try:
             status, value, vote_id = await self.caster.cast(
-                nominee, hash_phone(self.secret, phone), self.client_ip.hash(client)
+                nominee, hash_phone(self.secret, phone), ip_hash
             )
         except RedisUnavailable:
-            return error_response(http_error("unavailable", retry_after=_UNAVAILABLE_RETRY))
+            return self._unavailable
         if status == ACCEPTED:
-            return Response(
+            return json_reply(
                 orjson.dumps({"vote_id": vote_id, "nominee": nominee.id, "remaining_today": value}),
-                status_code=201,
-                media_type=JSON,
+                201,
             )
         if status == RATE_LIMITED:
             error = http_error("rate_limited", retry_after=max(1, math.ceil(value / 1000)))
@@ -109,30 +152,19 @@ class VoteApi:
             error = http_error("daily_limit", retry_after=max(1, math.ceil(day_end - now)))
         else:
             raise RuntimeError(f"cast_vote.lua returned an unknown status {status}")
-        return error_response(error)
+        return error_reply(error)
 
-    async def _read_vote(self, request: Request) -> tuple[str, str]:
-        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-        if media_type != JSON:
-            raise http_error("unsupported_media_type")
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            raise http_error("payload_too_large")
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise http_error("payload_too_large")
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise http_error("invalid_json") from None
-        if not isinstance(data, dict) or data.keys() != _FIELDS:
-            raise http_error("invalid_request")
-        nominee, phone = data["nominee"], data["phone"]
-        if not isinstance(nominee, str) or not isinstance(phone, str):
-            raise http_error("invalid_request")
-        return nominee, phone
+    def _client_hash(self, peer: str | None, forwarded: str | None) -> str:
+        """The per-IP limit's key for this peer (and ``X-Forwarded-For``, when trusted)."""
+        key = (peer, forwarded)
+        cached = self._client_hashes.get(key)
+        if cached is None:
+            if len(self._client_hashes) >= _CLIENT_CACHE_MAX:
+                self._client_hashes.clear()
+            client_ip = self.client_ip
+            cached = client_ip.hash(client_ip.resolve(peer, forwarded))
+            self._client_hashes[key] = cached
+        return cached
 
     def _closed_error(self, now: float) -> VoteError:
         campaign = self.campaign
@@ -143,18 +175,23 @@ class VoteApi:
     async def nominees(self, request: Request) -> Response:
         return Response(self.nominees_body, media_type=JSON)
 
-    async def tally(self, request: Request) -> Response:
+    async def tally(self, scope: Scope, receive: Receive) -> Reply | None:
+        """``GET /v1/tally``: the board's snapshot, prepared once per snapshot."""
         snapshot = self.board.snapshot
         if snapshot is None:
-            return error_response(http_error("unavailable", retry_after=_UNAVAILABLE_RETRY))
-        headers = {**_TALLY_HEADERS, "ETag": snapshot.etag}
-        if_none_match = request.headers.get("if-none-match")
-        if if_none_match is not None and etag_matches(if_none_match, snapshot.etag):
-            return Response(status_code=304, headers=headers)
-        return Response(snapshot.body, headers=headers, media_type=JSON)
+            return self._unavailable
+        replies = self._tally_replies
+        if replies is None or replies[0] is not snapshot:
+            replies = self._tally_replies = _tally_replies(snapshot)
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if etag_matches(value.decode("latin-1"), snapshot.etag):
+                    return replies[2]
+                break
+        return replies[1]
 
-    async def healthz(self, request: Request) -> Response:
-        return json_response({"status": "ok"})
+    async def healthz(self, scope: Scope, receive: Receive) -> Reply | None:
+        return self._healthz
 
     async def readyz(self, request: Request) -> Response:
         try:
@@ -164,3 +201,24 @@ class VoteApi:
                 http_error("unavailable", f"Not ready: {exc}", retry_after=_UNAVAILABLE_RETRY)
             )
         return json_response({"status": "ready"})
+
+
+def _parse_vote(body: bytes) -> tuple[str, str]:
+    """(nominee id, phone as sent) from a vote's JSON body."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise http_error("invalid_json") from None
+    if not isinstance(data, dict) or data.keys() != _FIELDS:
+        raise http_error("invalid_request")
+    nominee, phone = data["nominee"], data["phone"]
+    if not isinstance(nominee, str) or not isinstance(phone, str):
+        raise http_error("invalid_request")
+    return nominee, phone
+
+
+def _tally_replies(snapshot: Snapshot) -> tuple[Snapshot, Reply, Reply]:
+    """The ``200`` and ``304`` replies for one snapshot."""
+    headers: Headers = [_CACHE_CONTROL, (b"etag", snapshot.etag.encode())]
+    not_modified: Reply = (304, headers, b"")
+    return snapshot, json_reply(snapshot.body, extra=headers), not_modified

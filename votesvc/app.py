@@ -27,6 +27,8 @@ from votesvc.connection import connect
 from votesvc.cors import PartnerCORS
 from votesvc.days import Clock, system_clock
 from votesvc.errors import RedisUnavailable, http_error
+from votesvc.gctune import tune_for_serving
+from votesvc.hotpath import RawRoute, VoteApp
 from votesvc.keys import Keys
 from votesvc.ledger import FlusherTask
 from votesvc.pages import page_routes
@@ -43,9 +45,17 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings, campaign: Campaign | None = None, clock: Clock = system_clock
+    settings: Settings,
+    campaign: Campaign | None = None,
+    clock: Clock = system_clock,
+    *,
+    tune_gc: bool = False,
 ) -> Starlette:
-    """The ASGI app for ``settings`` (``campaign`` defaults to the settings' file)."""
+    """The ASGI app for ``settings`` (``campaign`` defaults to the settings' file).
+
+    ``tune_gc``: a serving process freezes its start-up objects and collects
+    rarely (see :mod:`votesvc.gctune`); tests leave the collector alone.
+    """
     if campaign is None:
         campaign = load_campaign(settings.campaign_path)
     client = connect(settings)
@@ -99,6 +109,8 @@ def create_app(
             settings.tally_refresh,
         )
         fanout = asyncio.create_task(streams.run(), name="tally-stream")
+        if tune_gc:
+            tune_for_serving()
         try:
             with on_exit_signal(streams.close):  # open streams must not hold up a shutdown
                 yield
@@ -115,11 +127,11 @@ def create_app(
             await client.aclose()
 
     routes = [
-        Route("/v1/votes", api.vote, methods=["POST"]),
+        RawRoute("/v1/votes", api.vote, methods=["POST"]),
         Route("/v1/nominees", api.nominees, methods=["GET"]),
-        Route("/v1/tally", api.tally, methods=["GET"]),
+        RawRoute("/v1/tally", api.tally, methods=["GET"]),
         Route("/v1/tally/stream", streams, methods=["GET"]),
-        Route("/healthz", api.healthz, methods=["GET"]),
+        RawRoute("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
         *page_routes(),
     ]
@@ -138,7 +150,7 @@ def create_app(
         if settings.cors_origins
         else []
     )
-    app = Starlette(
+    app = VoteApp(  # serves the RawRoutes ahead of Starlette's middleware
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
@@ -153,7 +165,7 @@ def create_app(
 
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory``: settings from ``VOTESVC_*`` variables."""
-    return create_app(Settings.from_env())
+    return create_app(Settings.from_env(), tune_gc=True)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

@@ -34,7 +34,7 @@ class Settings:
     tally_refresh: float = 0.5
     shards: int = 16
     batch_max: int = 512
-    batch_in_flight: int = 2
+    batch_in_flight: int = 4  # measured: 2 left the worker waiting on Redis (BENCHMARKS.md)
     database_url: str | None = None
     flush_interval: float = 1.0
     snapshot_interval: float = 10.0
@@ -68,7 +68,7 @@ class Settings:
             tally_refresh=env.number("TALLY_REFRESH", 0.5),
             shards=env.integer("SHARDS", 16),
             batch_max=env.integer("BATCH_MAX", 512),
-            batch_in_flight=env.integer("BATCH_IN_FLIGHT", 2),
+            batch_in_flight=env.integer("BATCH_IN_FLIGHT", 4),
             database_url=env.url("DATABASE_URL", ("postgresql", "postgres", "sqlite")),
             flush_interval=env.number("FLUSH_INTERVAL", 1.0),
             snapshot_interval=env.number("SNAPSHOT_INTERVAL", 10.0),

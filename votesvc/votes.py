@@ -26,7 +26,7 @@ from votesvc.campaign import Campaign, Nominee
 from votesvc.connection import RedisClient
 from votesvc.days import Clock, DayCalendar
 from votesvc.errors import RedisUnavailable
-from votesvc.keys import Keys
+from votesvc.keys import PHONE_KEY_CHARS, Keys
 from votesvc.logs import ThrottledLog
 from votesvc.scripts import Script, load_script
 
@@ -73,7 +73,7 @@ class VoteCaster:
         *,
         cluster: bool = False,
         batch_max: int = 512,
-        in_flight: int = 2,
+        in_flight: int = 4,
     ) -> None:
         self._client = client
         self._keys = keys
@@ -153,6 +153,11 @@ class VoteCaster:
                 _fail(ballot, failure)
 
     async def _cast_batch(self, batch: list[Ballot]) -> None:
+        # A caller that went away (its future cancelled) before the batch left
+        # casts nothing: no vote is counted that nobody will hear about.
+        batch = [ballot for ballot in batch if not ballot.future.done()]
+        if not batch:
+            return
         now_ms = int(self._clock() * 1000)
         admitted = await self._admit_ips(batch, now_ms)
         voters: list[Ballot] = []
@@ -165,7 +170,10 @@ class VoteCaster:
                 _resolve(ballot, (RATE_LIMITED, retry_ms, ""))
         if not voters:
             return
-        groups = _split(voters, self._shard_of) if self._cluster else [voters]
+        if not self._cluster:
+            await self._cast_group(voters, now_ms)
+            return
+        groups = _split(voters, self._shard_of)
         await asyncio.gather(*(self._cast_group(group, now_ms) for group in groups))
 
     def _shard_of(self, ballot: Ballot) -> int:
@@ -181,21 +189,18 @@ class VoteCaster:
         head = (self._rules.ip_limit, window_ms, elapsed)
         ips = list(wanted)
         groups = [[ip] for ip in ips] if self._cluster else [ips]
+        calls = [
+            self._call(
+                self.ip_script,
+                [k for ip in group for k in self._ip_keys(ip, window)],
+                [*head, *(wanted[ip] for ip in group)],
+            )
+            for group in groups
+        ]
+        # One call needs no task of its own (gather would make one).
+        replies = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
         admitted: dict[str, tuple[int, int]] = {}
-        for group, reply in zip(
-            groups,
-            await asyncio.gather(
-                *(
-                    self._call(
-                        self.ip_script,
-                        [k for ip in group for k in self._ip_keys(ip, window)],
-                        [*head, *(wanted[ip] for ip in group)],
-                    )
-                    for group in groups
-                )
-            ),
-            strict=True,
-        ):
+        for group, reply in zip(groups, replies, strict=True):
             for index, ip in enumerate(group):
                 admitted[ip] = (int(reply[2 * index]), int(reply[2 * index + 1]))
         return admitted
@@ -207,7 +212,10 @@ class VoteCaster:
         day = self._calendar.day(now_ms / 1000)
         keys = self._keys
         rules = self._rules
-        script_keys: list[str] = []
+        # See cast_vote.lua: three keys per shard in the batch, then a burst key
+        # and one packed argument per vote.
+        shard_keys: list[str] = []
+        burst_keys: list[str] = []
         args: list[str | int] = [
             now_ms,
             # relative to our clock, so a skewed Redis clock cannot cut the day short
@@ -216,28 +224,25 @@ class VoteCaster:
             rules.votes_per_nominee_per_phone_per_day,
             rules.phone_burst_limit,
             rules.phone_burst_seconds * 1000,
+            PHONE_KEY_CHARS,
         ]
+        groups: dict[int, int] = {}
         vote_ids = []
         for ballot in group:
             phone_hash = ballot.phone_hash
             shard = keys.shard_of(phone_hash)
+            index = groups.get(shard)
+            if index is None:
+                index = groups[shard] = len(groups)
+                shard_keys += (keys.day(shard, day.label), keys.tally(shard), keys.stream(shard))
+            burst_keys.append(keys.burst(shard, phone_hash))
             vote_id = self._next_vote_id(now_ms)
             vote_ids.append(vote_id)
-            script_keys += (
-                keys.day(shard, day.label),
-                keys.burst(shard, phone_hash),
-                keys.tally(shard),
-                keys.stream(shard),
-            )
             nominee = ballot.nominee
-            args += (
-                keys.phone_key(phone_hash),
-                nominee.id,
-                nominee.code,
-                phone_hash,
-                ballot.ip_hash,
-                vote_id,
+            args.append(
+                f"{phone_hash} {ballot.ip_hash} {vote_id} {nominee.code} {index} {nominee.id}"
             )
+        script_keys = shard_keys + burst_keys
         try:
             reply = await self._call(self.vote_script, script_keys, args)
         except RedisUnavailable as exc:

@@ -1,14 +1,20 @@
 -- Cast a batch of votes atomically, in order.
 --
--- For each vote i (0-based) the keys are
---   KEYS[4i+1] day hash    phone key -> nominee codes voted this campaign day
---   KEYS[4i+2] burst key   the phone's vote times (ms) inside the burst window
---   KEYS[4i+3] tally hash  nominee id -> accepted votes (this counter shard)
---   KEYS[4i+4] stream      accepted votes, read by the ledger flusher
--- ARGV[1..6]: now (ms), seconds the day hash must live, votes per phone per day,
---             votes per nominee per phone per day, burst limit, burst window (ms)
--- ARGV[7+6i .. 12+6i]: phone key, nominee id, nominee code (one character),
---             phone hash, IP hash, vote id
+-- The batch's phones fall in G counter shards (G = (#KEYS - n) / 3 for n votes);
+-- for each shard group g (0-based) the keys are
+--   KEYS[3g+1] day hash    phone key -> nominee codes voted this campaign day
+--   KEYS[3g+2] tally hash  nominee id -> accepted votes (this counter shard)
+--   KEYS[3g+3] stream      accepted votes, read by the ledger flusher
+-- and then one key per vote i (0-based):
+--   KEYS[3G+i+1] burst key   the phone's vote times (ms) inside the burst window
+-- ARGV[1..7]: now (ms), seconds the day hash must live, votes per phone per day,
+--             votes per nominee per phone per day, burst limit, burst window (ms),
+--             length of a phone's key in the day hash (a prefix of its hash)
+-- ARGV[8+i]:  vote i as one string, fields separated by one space:
+--             phone hash (hex), IP hash (hex), vote id (hex), nominee code (one
+--             character), shard group g, nominee id
+--             (one argument per vote rather than six: packing and parsing the
+--             command is a large share of a batch's cost on both sides)
 --
 -- Returns two integers per vote: status, value
 --   0 accepted       value = votes the phone has left today
@@ -25,13 +31,16 @@ local per_day = tonumber(ARGV[3])
 local per_nominee = tonumber(ARGV[4])
 local burst_limit = tonumber(ARGV[5])
 local burst_ms = tonumber(ARGV[6])
+local phone_key_chars = tonumber(ARGV[7])
 local horizon = now_ms - burst_ms
 
+local votes = #ARGV - 7
+local burst_base = #KEYS - votes
+
 local out = {}
-for i = 0, #KEYS / 4 - 1 do
-  local k = 4 * i
-  local a = 6 + 6 * i
-  local burst_key = KEYS[k + 2]
+local expiring = {} -- day hashes whose expiry this call has set already
+for i = 1, votes do
+  local burst_key = KEYS[burst_base + i]
 
   local kept = {}
   local log = redis.call('GET', burst_key)
@@ -50,8 +59,11 @@ for i = 0, #KEYS / 4 - 1 do
     kept[#kept + 1] = now
     redis.call('SET', burst_key, table.concat(kept, ' '), 'PX', burst_ms)
 
+    local phone_hash, ip_hash, vote_id, code, group, nominee =
+      string.match(ARGV[7 + i], '^(%x+) (%x+) (%x+) (%w) (%d+) (%S+)$')
+    local k = 3 * tonumber(group)
     local day_key = KEYS[k + 1]
-    local phone_key, code = ARGV[a + 1], ARGV[a + 3]
+    local phone_key = string.sub(phone_hash, 1, phone_key_chars)
     local voted = redis.call('HGET', day_key, phone_key) or ''
     local _, mine = string.gsub(voted, code, '')
     if mine >= per_nominee then
@@ -61,12 +73,14 @@ for i = 0, #KEYS / 4 - 1 do
       out[#out + 1] = 3
       out[#out + 1] = 0
     else
-      local nominee = ARGV[a + 2]
       redis.call('HSET', day_key, phone_key, voted .. code)
-      redis.call('EXPIRE', day_key, day_ttl)
-      redis.call('HINCRBY', KEYS[k + 3], nominee, 1)
-      redis.call('XADD', KEYS[k + 4], '*', 'id', ARGV[a + 6], 'ts', now, 'n', nominee,
-        'p', ARGV[a + 4], 'ip', ARGV[a + 5])
+      if not expiring[k] then -- once per shard and call: a command less per vote
+        redis.call('EXPIRE', day_key, day_ttl)
+        expiring[k] = true
+      end
+      redis.call('HINCRBY', KEYS[k + 2], nominee, 1)
+      redis.call('XADD', KEYS[k + 3], '*', 'id', vote_id, 'ts', now, 'n', nominee,
+        'p', phone_hash, 'ip', ip_hash)
       out[#out + 1] = 0
       out[#out + 1] = per_day - #voted - 1
     end
