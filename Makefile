@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup setup-test lint clean
+.PHONY: run test setup setup-test lint clean loadtest bench
 
 run: setup
 	$(BIN)/votesvc serve
@@ -21,6 +21,19 @@ setup: $(VENV)/.installed
 
 setup-test: $(VENV)/.installed
 	@bash deploy/system-packages.sh test
+
+# Ops rehearsal: a bounded locust campaign night on loopback (loadtest/README.md).
+loadtest: setup $(VENV)/.installed-load
+	loadtest/run.sh
+
+# The vote-path benchmark; writes its section of BENCHMARKS.md (wrk, redis-benchmark: root once).
+bench: $(VENV)/.installed
+	@bash deploy/system-packages.sh bench
+	$(BIN)/python loadtest/bench.py
+
+$(VENV)/.installed-load: $(VENV)/.installed
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,load]'
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
