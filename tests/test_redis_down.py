@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,3 +75,33 @@ async def test_tally_is_503_when_redis_was_never_reachable(tmp_path: Path) -> No
         vote = await svc.vote("N01", phone(1))
         assert vote.status_code == 503
         assert time.monotonic() - started < 1.0
+
+
+async def test_a_stalled_redis_gives_503_within_a_second_and_counts_none_of_them(
+    own_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    async with running_service(own_redis.url, tmp_path) as svc:
+        assert (await svc.vote("N01", phone(0))).status_code == 201
+        pid = own_redis.pid()
+        assert pid is not None
+
+        async def timed_vote(n: int) -> tuple[int, float]:
+            started = time.monotonic()
+            response = await svc.vote(f"N{n % 30 + 1:02d}", phone(100 + n))
+            return response.status_code, time.monotonic() - started
+
+        os.kill(pid, signal.SIGSTOP)  # alive but answering nothing
+        try:
+            results = await asyncio.gather(*(timed_vote(n) for n in range(60)))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert {status for status, _ in results} == {503}
+        assert max(elapsed for _, elapsed in results) < 1.0
+
+        async def voting_again() -> bool:
+            return (await svc.vote("N02", phone(1))).status_code == 201
+
+        await wait_for(voting_again, within=5)
+        # The stalled server ran the queued scripts once it woke up, past their
+        # deadline: none of the votes answered 503 was counted.
+        assert (await svc.fresh_tally())["total"] == 2

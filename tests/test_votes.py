@@ -218,3 +218,21 @@ async def test_a_caller_gone_while_its_batch_is_out_harms_nobody(votes: Caster) 
     tally, entries = await votes.written()
     assert tally == entries in (4, 5)
     assert (await votes.cast("N02", 3))[0] == ACCEPTED
+
+
+async def test_a_script_run_after_its_deadline_changes_nothing(votes: Caster) -> None:
+    # The first reply teaches the caster the Redis server's clock.
+    assert (await votes.cast("N01", 1))[0] == ACCEPTED
+    before = await votes.written()
+    # As if Redis had stalled and only now ran calls sent a minute ago, whose
+    # callers were answered 503 long since.
+    offset = votes.caster._server_offset_ms
+    assert offset is not None
+    votes.caster._server_offset_ms = offset - 60_000
+    late = [votes.cast("N02", 2), votes.cast("N03", 3)]
+    for outcome in await asyncio.gather(*late, return_exceptions=True):
+        assert isinstance(outcome, RedisUnavailable)
+    assert await votes.written() == before
+    assert await votes.voted(2) is None
+    # the late reply carried the server's clock again: the next vote is on time
+    assert (await votes.cast("N02", 2))[0] == ACCEPTED

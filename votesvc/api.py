@@ -197,8 +197,9 @@ class VoteApi:
         try:
             await asyncio.wait_for(self.ready_check(), timeout=1.0)
         except (RedisUnavailable, TimeoutError) as exc:
+            reason = str(exc) or "Redis did not answer in time"
             return error_response(
-                http_error("unavailable", f"Not ready: {exc}", retry_after=_UNAVAILABLE_RETRY)
+                http_error("unavailable", f"Not ready: {reason}", retry_after=_UNAVAILABLE_RETRY)
             )
         return json_response({"status": "ready"})
 

@@ -68,6 +68,7 @@ def create_app(
         cluster=settings.redis_cluster,
         batch_max=settings.batch_max,
         in_flight=settings.batch_in_flight,
+        timeout=settings.redis_timeout,
     )
     board = TallyBoard(client, campaign, keys, clock, settings.tally_refresh)
     streams = TallyStream(board, max_streams=settings.sse_max, heartbeat=settings.sse_heartbeat)

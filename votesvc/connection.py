@@ -1,8 +1,10 @@
 """Opening the Redis client the service talks through.
 
 Timeouts are short on purpose: a vote that cannot reach Redis gets ``503``
-well within a second instead of hanging. A connection that broke (a Redis
-restart) is retried once, at once, on a fresh connection.
+well within a second instead of hanging. Nothing is retried: a vote script
+whose reply was lost may have run, and running it again is not the client's
+call to make. After a Redis restart the first call on each stale pooled
+connection fails (503) and the next one connects afresh.
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ def connect(settings: Settings) -> RedisClient:
             settings.redis_url,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 1),
+            retry=Retry(NoBackoff(), 0),
         )
     return Redis.from_url(
         settings.redis_url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 1),
+        retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
     )

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import math
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ ACCEPTED = 0
 RATE_LIMITED = 1
 ALREADY_VOTED = 2
 DAILY_LIMIT = 3
+TOO_LATE = 4  # the script ran past its deadline and changed nothing
 UNAVAILABLE = -1
 
 Outcome = tuple[int, int, str]
@@ -52,6 +54,7 @@ class Ballot:
     phone_hash: str
     ip_hash: str
     future: asyncio.Future[Outcome]
+    queued_at: float  # loop time
 
 
 def _split(items: Iterable[Any], key: Callable[[Any], object]) -> list[list[Any]]:
@@ -74,6 +77,7 @@ class VoteCaster:
         cluster: bool = False,
         batch_max: int = 512,
         in_flight: int = 4,
+        timeout: float = 0.5,
     ) -> None:
         self._client = client
         self._keys = keys
@@ -84,6 +88,12 @@ class VoteCaster:
         self._batch_max = batch_max
         self._in_flight_max = in_flight
         self._in_flight = 0
+        # Fail fast: a ballot still queued after half the Redis timeout (every
+        # batch slot is stuck on a slow Redis) fails without being sent, and a
+        # script that runs later than most of the timeout changes nothing.
+        self._queue_budget = timeout / 2
+        self._script_budget = timeout * 0.8
+        self._server_offset_ms: float | None = None  # Redis clock minus ours
         self._queue: list[Ballot] = []
         self._kick_pending = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -102,8 +112,9 @@ class VoteCaster:
 
         The future raises :class:`RedisUnavailable` when its batch's call failed.
         """
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.append(Ballot(nominee, phone_hash, ip_hash, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outcome] = loop.create_future()
+        self._queue.append(Ballot(nominee, phone_hash, ip_hash, future, loop.time()))
         if not self._kick_pending and self._in_flight < self._in_flight_max:
             # Wait one loop turn so every request already readable joins the batch.
             self._kick_pending = True
@@ -120,6 +131,17 @@ class VoteCaster:
 
     def _kick(self) -> None:
         self._kick_pending = False
+        queue = self._queue
+        if queue and self._in_flight < self._in_flight_max:
+            cutoff = asyncio.get_running_loop().time() - self._queue_budget
+            stale = 0
+            while stale < len(queue) and queue[stale].queued_at < cutoff:
+                stale += 1
+            if stale:
+                late = RedisUnavailable("Redis is too slow: the vote waited too long to be sent")
+                for ballot in queue[:stale]:
+                    _fail(ballot, late)
+                del queue[:stale]
         while self._queue and self._in_flight < self._in_flight_max:
             batch = self._queue[: self._batch_max]
             del self._queue[: self._batch_max]
@@ -225,6 +247,7 @@ class VoteCaster:
             rules.phone_burst_limit,
             rules.phone_burst_seconds * 1000,
             PHONE_KEY_CHARS,
+            self._deadline(),
         ]
         groups: dict[int, int] = {}
         vote_ids = []
@@ -249,12 +272,25 @@ class VoteCaster:
             for ballot in group:  # only this group's votes: other slots may have landed
                 _fail(ballot, exc)
             return
+        self._server_offset_ms = int(reply[-1]) - time.time() * 1000
+        late = None
         for index, ballot in enumerate(group):
             status = int(reply[2 * index])
+            if status == TOO_LATE:
+                late = late or RedisUnavailable("Redis ran the vote past its deadline")
+                _fail(ballot, late)
+                continue
             _resolve(
                 ballot,
                 (status, int(reply[2 * index + 1]), vote_ids[index] if status == ACCEPTED else ""),
             )
+
+    def _deadline(self) -> int:
+        """Redis server time (ms) after which this call must change nothing; 0: none yet."""
+        offset = self._server_offset_ms
+        if offset is None:  # learnt from the first reply
+            return 0
+        return int((time.time() + self._script_budget) * 1000 + offset)
 
     async def _call(self, script: Script, keys: list[str], args: list[str | int]) -> Any:
         try:
