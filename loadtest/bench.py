@@ -449,7 +449,7 @@ def redis_benchmark(server: EmbeddedRedis, pinning: Pinning, requests: int, batc
     # a fresh random number in each __rand_int__ of every call (the burst key and
     # the phone's hash get different ones, which costs Redis the same).
     script_keys = [keys.day(0, "20260101"), keys.tally(0), keys.stream(0)]
-    args = [str(now_ms), "86400", "10", "1", "5", "10000", str(PHONE_KEY_CHARS)]
+    args = [str(now_ms), "86400", "10", "1", "5", "10000", str(PHONE_KEY_CHARS), "0"]  # no deadline
     for i in range(batch):
         phone_hash = f"{i:02x}__rand_int__".ljust(64, "f")
         script_keys.append(keys.burst(0, phone_hash))
