@@ -15,9 +15,9 @@ import threading
 from collections.abc import Callable, Sequence
 
 from votesvc import __version__
-from votesvc.admin import add_ledger_commands
 from votesvc.campaign import load_campaign
 from votesvc.errors import ConfigError
+from votesvc.ledger_cli import add_ledger_commands
 from votesvc.logs import configure_logging, logging_config
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
