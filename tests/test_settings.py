@@ -22,6 +22,11 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings(tmp_path).secret == built.secret  # kept, not regenerated
 
 
+def test_sqlite_urls_with_a_file_are_accepted(tmp_path: Path) -> None:
+    for url in ("sqlite:///var/ledger.db", "sqlite:////tmp/ledger.db", "SQLITE:///x.db"):
+        assert settings(tmp_path, VOTESVC_DATABASE_URL=url).database_url == url
+
+
 def test_values_are_read(tmp_path: Path) -> None:
     built = settings(
         tmp_path,
@@ -51,6 +56,9 @@ def test_values_are_read(tmp_path: Path) -> None:
         ({"VOTESVC_TALLY_REFRESH": "0"}, "VOTESVC_TALLY_REFRESH must be greater than 0"),
         ({"VOTESVC_SHARDS": "-3"}, "VOTESVC_SHARDS='-3' must be a whole number >= 1"),
         ({"VOTESVC_REDIS_APPENDFSYNC": "never"}, "must be one of everysec, always"),
+        ({"VOTESVC_DATABASE_URL": "sqlite://x.db"}, "must name its file: sqlite:///relative/path"),
+        ({"VOTESVC_DATABASE_URL": "sqlite:///"}, "must name its file"),
+        ({"VOTESVC_DATABASE_URL": "mysql://db/votes"}, "must look like postgresql://"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], message: str) -> None:

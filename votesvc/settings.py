@@ -82,6 +82,14 @@ class Settings:
                 origin.strip() for origin in (env.text("CORS_ORIGINS") or "").split(",") if origin
             ),
         )
+        database = settings.database_url or ""
+        if database.lower().startswith("sqlite:") and (
+            not database.lower().startswith("sqlite:///") or database.endswith("///")
+        ):
+            raise ConfigError(
+                f"{ENV_PREFIX}DATABASE_URL={database!r} must name its file: "
+                "sqlite:///relative/path or sqlite:////absolute/path"
+            )
         if settings.redis_cluster and settings.redis_url is None:
             raise ConfigError(
                 f"{ENV_PREFIX}REDIS_CLUSTER needs {ENV_PREFIX}REDIS_URL (a cluster node's address)"
