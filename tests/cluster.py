@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import redis
 
+from tests.localhost import free_port, wait_until
 from votesvc.redis_server import find_redis_server
-
-
-def _free_port() -> int:
-    # the cluster bus listens on port + 10000: keep both in range
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port + 10000 < 65536:
-            return port
 
 
 class LocalCluster:
     def __init__(self, root: Path, masters: int = 3) -> None:
         self.root = root
-        self.ports = [_free_port() for _ in range(masters)]
+        # the cluster bus listens on port + 10000: keep both in range
+        self.ports = [free_port(below=65536 - 10000) for _ in range(masters)]
         self.processes: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -51,21 +41,16 @@ class LocalCluster:
                     stderr=subprocess.DEVNULL,
                 )
             )  # fmt: skip
-        deadline = time.monotonic() + within
         for port in self.ports:
-            while not self._answers(port):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"cluster node {port} did not start")
-                time.sleep(0.05)
+            wait_until(lambda port=port: self._answers(port), within, f"cluster node {port} up")
         nodes = [f"127.0.0.1:{port}" for port in self.ports]
         subprocess.run(
             [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
             check=True, capture_output=True, timeout=within,
         )  # fmt: skip
-        while not all(self._state_ok(port) for port in self.ports):
-            if time.monotonic() > deadline:
-                raise RuntimeError("cluster did not reach state ok")
-            time.sleep(0.05)
+        wait_until(
+            lambda: all(self._state_ok(port) for port in self.ports), within, "cluster state ok"
+        )
 
     def stop(self) -> None:
         for process in self.processes:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Callable
 
 import uvicorn
 from starlette.applications import Starlette
+
+from tests.localhost import wait_until
 
 
 class LiveServer:
@@ -49,11 +50,12 @@ class LiveServer:
 
     def start(self, within: float = 15.0) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + within
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise AssertionError("the live server did not start")
-            time.sleep(0.01)
+
+        def started() -> bool:
+            assert self.thread.is_alive(), "the live server's thread ended at start-up"
+            return bool(self.server.started)
+
+        wait_until(started, within, "the live server started")
         return self
 
     def call(self, function: Callable[[], object]) -> None:

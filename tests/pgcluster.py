@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["PgCluster", "free_port", "postgres_available"]
+from tests.localhost import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = ["PgCluster", "postgres_available"]
 
 
 def postgres_available() -> bool:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.ledger_fixtures import ledger_settings
 from tests.ledger_support import cast, cli, write_campaign
+from tests.localhost import wait_until
 from tests.support import make_campaign, phone
 from votesvc.award import TIE_RULE, rank_award
 from votesvc.cli import build_parser
@@ -92,10 +93,7 @@ def test_award_refuses_until_closed_and_flushed_then_ranks_with_the_rule(
     assert TIE_RULE in out
 
     assert cli(settings, "flush", "--once")[0] == 0
-    deadline = time.monotonic() + 10
-    while time.time() <= closes_at:  # the campaign closes during the test
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: time.time() > closes_at, 10, "the campaign closed")  # during the test
 
     code, out, err = cli(settings, "award")
     assert code == 0, err

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from tests.ledger_fixtures import ledger_settings
 from tests.ledger_support import cli, votesvc_process, write_campaign
-from tests.pgcluster import free_port
+from tests.localhost import free_port
 from tests.support import FakeClock, phone, running_service, wait_for
 from votesvc.campaign import Campaign
 from votesvc.flusher import GROUP, Flusher

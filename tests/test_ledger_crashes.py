@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from tests.ledger_fixtures import ledger_settings
 from tests.ledger_support import prefill_streams, votesvc_process, write_campaign
-from tests.pgcluster import free_port
+from tests.localhost import free_port
 from tests.support import phone, wait_for
 from votesvc.flusher import GROUP
 from votesvc.keys import Keys

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.live_server import LiveServer
+from tests.localhost import free_port, wait_until
 from tests.support import FakeClock, campaign_toml, make_campaign, phone, wait_for
 from votesvc.app import create_app
 from votesvc.redis_server import EmbeddedRedis
@@ -193,13 +193,6 @@ async def _is(condition: bool) -> bool:
 # -- graceful shutdown of a real `votesvc serve` ---------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_ends_open_streams_and_the_server_exits(
@@ -207,7 +200,7 @@ def test_sigterm_ends_open_streams_and_the_server_exits(
 ) -> None:
     campaign = tmp_path / "campaign.toml"
     campaign.write_text(campaign_toml())
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "VOTESVC_REDIS_URL": redis_server.url,
@@ -253,13 +246,11 @@ def test_sigterm_ends_open_streams_and_the_server_exits(
 
 
 def _wait_until_serving(http: httpx.Client, url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while True:
+    def serving() -> bool:
         assert process.poll() is None, "votesvc serve exited at start-up"
         try:
-            if http.get(f"{url}/v1/tally").status_code == 200:
-                return
+            return http.get(f"{url}/v1/tally").status_code == 200
         except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "votesvc serve did not start"
-        time.sleep(0.05)
+            return False
+
+    wait_until(serving, 20, "votesvc serve answering")
