@@ -617,7 +617,8 @@ def report(
         f"median of {opts.repeats} runs; latency at half of the vote peak with "
         f"`wrk/vote_paced.lua` (open loop, {opts.paced_connections} connections, "
         f"{opts.paced_seconds:g} s). Every vote is from a new phone.",
-        "- Server: `votesvc serve --workers N`, embedded Redis (AOF everysec, unix socket), "
+        "- Server: `votesvc serve --workers N`, embedded Redis "
+        f"(AOF, appendfsync {opts.appendfsync}, unix socket), "
         f"its own campaign file (IP limit 10^9/min), logging at WARNING; flusher: {flusher}.",
         f"- Machine load at the start (1-minute load average): {load}.",
         "",
@@ -711,7 +712,7 @@ def report(
     lines += [
         "",
         "Redis alone (`redis-benchmark -P 16 -c 50`, EVALSHA of `votesvc/lua/cast_vote.lua`, "
-        "a new phone per vote via `__rand_int__`, AOF everysec):",
+        f"a new phone per vote via `__rand_int__`, appendfsync {opts.appendfsync}):",
         "",
         "| figure | value | target | met |",
         "|---|---|---|---|",
@@ -771,7 +772,7 @@ def measure(
     """Every figure: the servers, Redis alone, Redis memory; and what the flusher was."""
     campaign = work / "campaign.toml"
     campaign.write_text(campaign_toml())
-    server = EmbeddedRedis(work / "data")
+    server = EmbeddedRedis(work / "data", appendfsync=opts.appendfsync)
     server.start()
     env = {
         **os.environ,
@@ -837,6 +838,12 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--appendfsync",
+        choices=("always", "everysec"),
+        default="always",
+        help="the embedded Redis's AOF policy (default always, as `votesvc serve`)",
+    )
     opts = parser.parse_args()
     need_tools()
 

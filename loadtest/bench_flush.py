@@ -2,7 +2,7 @@
 
     .venv/bin/python -m loadtest.bench_flush [--votes 200000] [--stores sqlite,postgres]
 
-For each store it starts an embedded Redis (AOF, appendfsync everysec) in a
+For each store it starts an embedded Redis (AOF, appendfsync always) in a
 temporary directory, pre-fills the 16 vote streams with synthetic accepted
 votes server-side (loadtest/prefill_votes.lua, not through HTTP), then runs
 the real flusher (consumer group reads, idempotent inserts, XACK + XDEL) until

@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -161,15 +163,37 @@ def test_serve_restarts_an_embedded_redis_that_died(tmp_path: Path, serve: list[
     run = Serve(tmp_path / "data")
     serve.append(run)
     wait_until(run.healthy)
-    body = {"nominee": "N03", "phone": "13800138000"}
-    assert httpx.post(run.url + "/v1/votes", json=body).status_code == 201
     embedded = EmbeddedRedis(run.data_dir)
     first_pid = embedded.pid()
     assert first_pid is not None
-    os.kill(first_pid, signal.SIGKILL)
+    phones = [f"138{n:08d}" for n in range(400)]
+    accepted: list[str] = []
+    killed = threading.Event()
+
+    def vote(client: httpx.Client, phone: str) -> None:
+        if phone == phones[100]:
+            os.kill(first_pid, signal.SIGKILL)  # mid-stream: votes are in flight around it
+            killed.set()
+        try:
+            reply = client.post(run.url + "/v1/votes", json={"nominee": "N03", "phone": phone})
+        except httpx.HTTPError:
+            return
+        if reply.status_code == 201:
+            accepted.append(phone)
+
+    with httpx.Client(timeout=5) as client, ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda phone: vote(client, phone), phones))
+    assert killed.is_set()
+    assert len(accepted) >= 50  # at least those answered before the kill
     wait_until(lambda: embedded.pid() not in (None, first_pid) and run.healthy())
-    # the AOF brought the earlier vote back with the new server
-    assert httpx.post(run.url + "/v1/votes", json=body).status_code == 409
+    # appendfsync always: every vote answered 201 was on disk before its answer,
+    # so the AOF brought each one back with the new server
+    with httpx.Client(timeout=5) as client:
+        again = {
+            client.post(run.url + "/v1/votes", json={"nominee": "N03", "phone": phone}).status_code
+            for phone in accepted
+        }
+    assert again == {409}
     assert "has died; starting it again" in run.output()
     assert run.stop() == 0
 

@@ -55,7 +55,7 @@ def test_values_are_read(tmp_path: Path) -> None:
         ({"VOTESVC_REDIS_CLUSTER": "maybe"}, "must be true or false"),
         ({"VOTESVC_TALLY_REFRESH": "0"}, "VOTESVC_TALLY_REFRESH must be greater than 0"),
         ({"VOTESVC_SHARDS": "-3"}, "VOTESVC_SHARDS='-3' must be a whole number >= 1"),
-        ({"VOTESVC_REDIS_APPENDFSYNC": "never"}, "must be one of everysec, always"),
+        ({"VOTESVC_REDIS_APPENDFSYNC": "never"}, "must be one of always, everysec"),
         ({"VOTESVC_DATABASE_URL": "sqlite://x.db"}, "must name its file: sqlite:///relative/path"),
         ({"VOTESVC_DATABASE_URL": "sqlite:///"}, "must name its file"),
         ({"VOTESVC_DATABASE_URL": "mysql://db/votes"}, "must look like postgresql://"),

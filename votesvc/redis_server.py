@@ -55,7 +55,7 @@ def find_redis_server() -> str:
 class EmbeddedRedis:
     """A local redis-server process under ``data_dir/redis``."""
 
-    def __init__(self, data_dir: Path, *, appendfsync: str = "everysec") -> None:
+    def __init__(self, data_dir: Path, *, appendfsync: str = "always") -> None:
         self.dir = data_dir.resolve() / "redis"
         self.pidfile = self.dir / "redis.pid"
         self.logfile = self.dir / "redis.log"

@@ -27,7 +27,8 @@ class Settings:
     data_dir: Path = Path("var")
     redis_url: str | None = None  # None: start and own an embedded Redis server
     redis_cluster: bool = False
-    redis_appendfsync: str = "everysec"  # embedded server only: "everysec" or "always"
+    # embedded server only: "always" (a 201 is on disk) or "everysec" (faster; see README)
+    redis_appendfsync: str = "always"
     redis_timeout: float = 0.5  # seconds; a vote fails fast with 503 past it
     campaign_path: Path | None = None  # None: the demo campaign
     secret: bytes = field(default=b"", repr=False)
@@ -61,7 +62,7 @@ class Settings:
             data_dir=data_dir,
             redis_url=env.url("REDIS_URL", ("redis", "rediss", "unix")),
             redis_cluster=env.flag("REDIS_CLUSTER"),
-            redis_appendfsync=env.choice("REDIS_APPENDFSYNC", ("everysec", "always")),
+            redis_appendfsync=env.choice("REDIS_APPENDFSYNC", ("always", "everysec")),
             redis_timeout=env.number("REDIS_TIMEOUT", 0.5),
             campaign_path=Path(campaign) if campaign else None,
             secret=secret,
