@@ -444,20 +444,27 @@ def redis_benchmark(server: EmbeddedRedis, pinning: Pinning, requests: int, batc
     keys = Keys("redis-bench", 16)  # not the bench campaign: the flusher leaves it alone
     accepted_before = tally_total(client, keys)
     now_ms = int(time.time() * 1000)
-    # The layout of votesvc/votes.py: one shard's three keys, then a burst key and
-    # one packed argument per vote. Every vote is a new phone: redis-benchmark puts
-    # a fresh random number in each __rand_int__ of every call (the burst key and
-    # the phone's hash get different ones, which costs Redis the same).
+    # The layout of votesvc/votes.py on a single Redis: one shard's three keys, a
+    # burst key per vote, one IP's two window keys (all the load comes from one
+    # address); the IP limit's arguments, then one packed argument per vote. Every
+    # vote is a new phone: redis-benchmark puts a fresh random number in each
+    # __rand_int__ of every call (the burst key and the phone's hash get different
+    # ones, which costs Redis the same).
     script_keys = [keys.day(0, "20260101"), keys.tally(0), keys.stream(0)]
+    ip_hash = "e" * 16
+    window, elapsed = divmod(now_ms, 60_000)
+    ip_keys = [keys.ip_window(ip_hash, window), keys.ip_window(ip_hash, window - 1)]
     args = [str(now_ms), "86400", "10", "1", "5", "10000", str(PHONE_KEY_CHARS), "0"]  # no deadline
+    args += ["1000000000000", "60000", str(elapsed), "1", str(batch)]  # one IP, unlimited
     for i in range(batch):
         phone_hash = f"{i:02x}__rand_int__".ljust(64, "f")
         script_keys.append(keys.burst(0, phone_hash))
         vote_id = f"{now_ms:012x}{'0' * 12}{i:08x}"
         nominee = i % NOMINEES
         args.append(
-            f"{phone_hash} {'e' * 16} {vote_id} {NOMINEE_CODES[nominee]} 0 N{nominee + 1:02d}"
+            f"{phone_hash} {ip_hash} {vote_id} {NOMINEE_CODES[nominee]} 0 N{nominee + 1:02d} 1"
         )
+    script_keys += ip_keys
     command = ["taskset", "-c", pinning.server, "redis-benchmark", "-s", str(server.socket)]
     command += ["-n", str(requests // batch), "-c", "50", "-P", "16", "-r", "1000000000"]
     command += ["--csv", "EVALSHA", script.sha, str(len(script_keys)), *script_keys, *args]

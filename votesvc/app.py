@@ -76,9 +76,8 @@ def create_app(
     async def ready() -> None:
         try:
             await client.ping()
-            for script in (caster.vote_script, caster.ip_script):
-                if not (await client.script_exists(script.sha))[0]:
-                    await script.register(client)
+            if not (await client.script_exists(caster.vote_script.sha))[0]:
+                await caster.vote_script.register(client)
         except (RedisError, OSError) as exc:
             raise RedisUnavailable(str(exc)) from exc
 

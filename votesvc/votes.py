@@ -3,11 +3,12 @@
 Requests arriving together are cast together. ``VoteCaster.cast()`` queues a
 ballot and waits; a batch holds every ballot queued while the previous batch
 was on the wire, so a quiet service sends batches of one with no added delay
-and a busy one amortises each Redis round trip over many votes. A batch costs
-two round trips whatever its size: the per-IP limit (``ip_limit.lua``, keyed
-by IP, so it cannot share the phone's cluster slot), then the votes
-(``cast_vote.lua``). Against Redis Cluster each step is split into one call
-per hash slot, sent concurrently; a call that fails fails only its own votes.
+and a busy one amortises each Redis round trip over many votes. On a single
+Redis a batch costs one round trip whatever its size: ``cast_vote.lua`` runs
+the per-IP limit and then the votes. Against Redis Cluster an IP's counters
+and a phone's state live in different hash slots, so the batch takes two
+steps, the IP limit (one call per IP) and then the votes (one call per shard),
+each step's calls sent concurrently; a call that fails fails only its own votes.
 """
 
 from __future__ import annotations
@@ -101,11 +102,9 @@ class VoteCaster:
         self._id_prefix = secrets.token_hex(6)
         self._id_seq = 0
         self.vote_script: Script = load_script("cast_vote")
-        self.ip_script: Script = load_script("ip_limit")
 
     async def register_scripts(self) -> None:
         await self.vote_script.register(self._client)
-        await self.ip_script.register(self._client)
 
     def cast(self, nominee: Nominee, phone_hash: str, ip_hash: str) -> asyncio.Future[Outcome]:
         """Queue one ballot; the future resolves to its outcome.
@@ -181,6 +180,9 @@ class VoteCaster:
         if not batch:
             return
         now_ms = int(self._clock() * 1000)
+        if not self._cluster:
+            await self._cast_group(batch, now_ms, with_ip_limit=True)  # one round trip
+            return
         admitted = await self._admit_ips(batch, now_ms)
         voters: list[Ballot] = []
         for ballot in batch:
@@ -192,53 +194,47 @@ class VoteCaster:
                 _resolve(ballot, (RATE_LIMITED, retry_ms, ""))
         if not voters:
             return
-        if not self._cluster:
-            await self._cast_group(voters, now_ms)
-            return
         groups = _split(voters, self._shard_of)
-        await asyncio.gather(*(self._cast_group(group, now_ms) for group in groups))
+        await asyncio.gather(
+            *(self._cast_group(group, now_ms, with_ip_limit=False) for group in groups)
+        )
 
     def _shard_of(self, ballot: Ballot) -> int:
         return self._keys.shard_of(ballot.phone_hash)
 
     async def _admit_ips(self, batch: list[Ballot], now_ms: int) -> dict[str, tuple[int, int]]:
-        """How many ballots of each IP the per-IP limit admits, and the retry time."""
-        wanted: dict[str, int] = {}
-        for ballot in batch:
-            wanted[ballot.ip_hash] = wanted.get(ballot.ip_hash, 0) + 1
+        """Cluster only: the per-IP limit alone, one call per IP (its own hash slot).
+
+        Returns how many ballots of each IP it admits, and the retry time.
+        """
+        wanted = _count_ips(batch)
+        head = self._vote_args(now_ms, deadline=0)  # no votes in these calls
+        calls = [
+            self._call(self.vote_script, *self._ip_section({ip: count}, now_ms, head))
+            for ip, count in wanted.items()
+        ]
+        replies = await asyncio.gather(*calls)
+        return {
+            ip: (int(reply[0]), int(reply[1])) for ip, reply in zip(wanted, replies, strict=True)
+        }
+
+    def _ip_section(
+        self, wanted: dict[str, int], now_ms: int, head: list[str | int]
+    ) -> tuple[list[str], list[str | int]]:
+        """cast_vote.lua's IP keys, and ``head`` followed by the IP arguments."""
         window_ms = self._rules.ip_limit_seconds * 1000
         window, elapsed = divmod(now_ms, window_ms)
-        head = (self._rules.ip_limit, window_ms, elapsed)
-        ips = list(wanted)
-        groups = [[ip] for ip in ips] if self._cluster else [ips]
-        calls = [
-            self._call(
-                self.ip_script,
-                [k for ip in group for k in self._ip_keys(ip, window)],
-                [*head, *(wanted[ip] for ip in group)],
-            )
-            for group in groups
-        ]
-        # One call needs no task of its own (gather would make one).
-        replies = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
-        admitted: dict[str, tuple[int, int]] = {}
-        for group, reply in zip(groups, replies, strict=True):
-            for index, ip in enumerate(group):
-                admitted[ip] = (int(reply[2 * index]), int(reply[2 * index + 1]))
-        return admitted
+        keys: list[str] = []
+        for ip in wanted:
+            keys += (self._keys.ip_window(ip, window), self._keys.ip_window(ip, window - 1))
+        args = [*head, self._rules.ip_limit, window_ms, elapsed, len(wanted), *wanted.values()]
+        return keys, args
 
-    def _ip_keys(self, ip_hash: str, window: int) -> tuple[str, str]:
-        return self._keys.ip_window(ip_hash, window), self._keys.ip_window(ip_hash, window - 1)
-
-    async def _cast_group(self, group: list[Ballot], now_ms: int) -> None:
-        day = self._calendar.day(now_ms / 1000)
-        keys = self._keys
+    def _vote_args(self, now_ms: int, deadline: int) -> list[str | int]:
+        """cast_vote.lua's ARGV[1..8]."""
         rules = self._rules
-        # See cast_vote.lua: three keys per shard in the batch, then a burst key
-        # and one packed argument per vote.
-        shard_keys: list[str] = []
-        burst_keys: list[str] = []
-        args: list[str | int] = [
+        day = self._calendar.day(now_ms / 1000)
+        return [
             now_ms,
             # relative to our clock, so a skewed Redis clock cannot cut the day short
             math.ceil(day.end - now_ms / 1000) + 60,
@@ -247,8 +243,22 @@ class VoteCaster:
             rules.phone_burst_limit,
             rules.phone_burst_seconds * 1000,
             PHONE_KEY_CHARS,
-            self._deadline(),
+            deadline,
         ]
+
+    async def _cast_group(self, group: list[Ballot], now_ms: int, *, with_ip_limit: bool) -> None:
+        day = self._calendar.day(now_ms / 1000).label
+        keys = self._keys
+        # See cast_vote.lua: three keys per shard in the batch, a burst key per
+        # vote, two keys per IP; then the IP arguments and one packed argument per vote.
+        ip_numbers: dict[str, int] = {}
+        wanted: dict[str, int] = {}
+        if with_ip_limit:
+            wanted = _count_ips(group)
+            ip_numbers = {ip: number for number, ip in enumerate(wanted, 1)}
+        ip_keys, args = self._ip_section(wanted, now_ms, self._vote_args(now_ms, self._deadline()))
+        shard_keys: list[str] = []
+        burst_keys: list[str] = []
         groups: dict[int, int] = {}
         vote_ids = []
         for ballot in group:
@@ -257,17 +267,18 @@ class VoteCaster:
             index = groups.get(shard)
             if index is None:
                 index = groups[shard] = len(groups)
-                shard_keys += (keys.day(shard, day.label), keys.tally(shard), keys.stream(shard))
+                shard_keys += (keys.day(shard, day), keys.tally(shard), keys.stream(shard))
             burst_keys.append(keys.burst(shard, phone_hash))
             vote_id = self._next_vote_id(now_ms)
             vote_ids.append(vote_id)
             nominee = ballot.nominee
+            ip_hash = ballot.ip_hash
             args.append(
-                f"{phone_hash} {ballot.ip_hash} {vote_id} {nominee.code} {index} {nominee.id}"
+                f"{phone_hash} {ip_hash} {vote_id} {nominee.code} {index} {nominee.id} "
+                f"{ip_numbers.get(ip_hash, 0)}"
             )
-        script_keys = shard_keys + burst_keys
         try:
-            reply = await self._call(self.vote_script, script_keys, args)
+            reply = await self._call(self.vote_script, shard_keys + burst_keys + ip_keys, args)
         except RedisUnavailable as exc:
             for ballot in group:  # only this group's votes: other slots may have landed
                 _fail(ballot, exc)
@@ -298,6 +309,14 @@ class VoteCaster:
         except (RedisError, OSError) as exc:
             self._down_log.warn("Redis call %s failed: %s", script.name, exc)
             raise RedisUnavailable(f"{script.name}: {exc}") from exc
+
+
+def _count_ips(batch: list[Ballot]) -> dict[str, int]:
+    """How many ballots of the batch come from each IP, in order of first appearance."""
+    wanted: dict[str, int] = {}
+    for ballot in batch:
+        wanted[ballot.ip_hash] = wanted.get(ballot.ip_hash, 0) + 1
+    return wanted
 
 
 def _resolve(ballot: Ballot, outcome: Outcome) -> None:
