@@ -142,6 +142,9 @@ async def running_service(
     clock = clock or FakeClock()
     campaign = campaign or make_campaign()
     settings.setdefault("flush_in_serve", False)  # ledger tests turn the flusher on
+    # A slow moment of a busy test machine must not turn into 503s in tests that
+    # are not about them; tests/test_redis_down.py runs the shipped budget.
+    settings.setdefault("redis_timeout", 5.0)
     config = Settings(data_dir=tmp_path, redis_url=redis_url, secret=SECRET, **settings)
     app = create_app(config, campaign=campaign, clock=clock)
     transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 40000))

@@ -13,6 +13,9 @@ import pytest
 
 from tests.support import phone, running_service, wait_for
 from votesvc.redis_server import EmbeddedRedis
+from votesvc.settings import Settings
+
+SHIPPED_TIMEOUT = Settings().redis_timeout  # the fail-fast budget these tests are about
 
 
 @pytest.fixture
@@ -27,7 +30,7 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
 async def test_redis_stopped_gives_503_fast_and_the_service_recovers(
     own_redis: EmbeddedRedis, tmp_path: Path
 ) -> None:
-    async with running_service(own_redis.url, tmp_path) as svc:
+    async with running_service(own_redis.url, tmp_path, redis_timeout=SHIPPED_TIMEOUT) as svc:
         assert (await svc.vote("N01", phone(1))).status_code == 201
         await svc.app.state.api.board.refresh()
         fresh = await svc.client.get("/v1/tally")
@@ -67,7 +70,7 @@ async def test_redis_stopped_gives_503_fast_and_the_service_recovers(
 
 async def test_tally_is_503_when_redis_was_never_reachable(tmp_path: Path) -> None:
     missing = f"unix://{tmp_path}/nothing.sock"
-    async with running_service(missing, tmp_path) as svc:
+    async with running_service(missing, tmp_path, redis_timeout=SHIPPED_TIMEOUT) as svc:
         response = await svc.client.get("/v1/tally")
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "unavailable"
@@ -80,7 +83,7 @@ async def test_tally_is_503_when_redis_was_never_reachable(tmp_path: Path) -> No
 async def test_a_stalled_redis_gives_503_within_a_second_and_counts_none_of_them(
     own_redis: EmbeddedRedis, tmp_path: Path
 ) -> None:
-    async with running_service(own_redis.url, tmp_path) as svc:
+    async with running_service(own_redis.url, tmp_path, redis_timeout=SHIPPED_TIMEOUT) as svc:
         assert (await svc.vote("N01", phone(0))).status_code == 201
         pid = own_redis.pid()
         assert pid is not None
