@@ -15,7 +15,7 @@ against that one server, with wrk (Debian's ``wrk``; Lua scripts in
 Then Redis alone runs the project's own ``cast_vote.lua`` under
 ``redis-benchmark`` (Debian's ``redis-tools``), and a fresh Redis is loaded with
 1,000,000 synthetic voters in the real key layout to weigh the state a phone
-keeps for its day (stream entries and burst keys are weighed apart).
+keeps for its day (stream entries are weighed apart).
 
 Pinning, on a machine with two or more CPUs: the one-worker server runs on the
 first CPU, wrk and the flusher on the second; Redis is not pinned (it takes
@@ -432,7 +432,6 @@ class RedisFigures:
     bytes_per_phone_day_usage: float = 0.0
     codes_per_phone_day: float = 0.0
     bytes_per_stream_entry: float = 0.0
-    bytes_per_burst_key: float = 0.0
     voters: int = 0
 
 
@@ -444,12 +443,10 @@ def redis_benchmark(server: EmbeddedRedis, pinning: Pinning, requests: int, batc
     keys = Keys("redis-bench", 16)  # not the bench campaign: the flusher leaves it alone
     accepted_before = tally_total(client, keys)
     now_ms = int(time.time() * 1000)
-    # The layout of votesvc/votes.py on a single Redis: one shard's three keys, a
-    # burst key per vote, one IP's two window keys (all the load comes from one
-    # address); the IP limit's arguments, then one packed argument per vote. Every
-    # vote is a new phone: redis-benchmark puts a fresh random number in each
-    # __rand_int__ of every call (the burst key and the phone's hash get different
-    # ones, which costs Redis the same).
+    # The layout of votesvc/votes.py on a single Redis: one shard's three keys, one
+    # IP's two window keys (all the load comes from one address); the IP limit's
+    # arguments, then one packed argument per vote. Every vote is a new phone:
+    # redis-benchmark puts a fresh random number in each __rand_int__ of every call.
     script_keys = [keys.day(0, "20260101"), keys.tally(0), keys.stream(0)]
     ip_hash = "e" * 16
     window, elapsed = divmod(now_ms, 60_000)
@@ -458,7 +455,6 @@ def redis_benchmark(server: EmbeddedRedis, pinning: Pinning, requests: int, batc
     args += ["1000000000000", "60000", str(elapsed), "1", str(batch)]  # one IP, unlimited
     for i in range(batch):
         phone_hash = f"{i:02x}__rand_int__".ljust(64, "f")
-        script_keys.append(keys.burst(0, phone_hash))
         vote_id = f"{now_ms:012x}{'0' * 12}{i:08x}"
         nominee = i % NOMINEES
         args.append(
@@ -497,6 +493,7 @@ def redis_memory(data_dir: Path, voters: int) -> RedisFigures:
         rng = random.Random(4)
         day = "20260615"
         expire_at = int(time.time()) + 86400
+        now_ms = int(time.time() * 1000)
         # Votes per phone-day: most voters cast a few, some use all ten.
         weights = [30, 20, 14, 10, 7, 5, 4, 3, 2, 5]
         counts = rng.choices(range(1, 11), weights, k=voters)
@@ -508,7 +505,8 @@ def redis_memory(data_dir: Path, voters: int) -> RedisFigures:
             phone_hash = hash_phone(secret, f"1{3 + n % 7}{n:09d}")
             votes = counts[n]
             codes_total += votes
-            value = "".join(rng.sample(NOMINEE_CODES[:NOMINEES], votes))
+            # its codes, then its last attempt's time (the burst window, see cast_vote.lua)
+            value = "".join(rng.sample(NOMINEE_CODES[:NOMINEES], votes)) + f":{now_ms + n}"
             shard = shards.setdefault(keys.shard_of(phone_hash), [])
             shard += (keys.phone_key(phone_hash), value)
             if len(shard) >= 2000:
@@ -525,17 +523,6 @@ def redis_memory(data_dir: Path, voters: int) -> RedisFigures:
         figures.bytes_per_phone_day_usage = usage / voters
 
         sample = min(voters, 100_000)
-        now_ms = int(time.time() * 1000)
-        before = used_memory(client)
-        for n in range(sample):
-            phone_hash = hash_phone(secret, f"1{3 + n % 7}{n:09d}")
-            shard = keys.shard_of(phone_hash)
-            pipe.set(keys.burst(shard, phone_hash), str(now_ms + n % 1000), px=3_600_000)
-            if n % 1000 == 999:
-                pipe.execute()
-        pipe.execute()
-        figures.bytes_per_burst_key = (used_memory(client) - before) / sample
-
         before = used_memory(client)
         for n in range(sample):
             phone_hash = hash_phone(secret, f"1{3 + n % 7}{n:09d}")
@@ -733,8 +720,6 @@ def report(
         f"| same, `MEMORY USAGE` of the day hashes | {store.bytes_per_phone_day_usage:.1f} | | |",
         f"| bytes per stream entry (trimmed after the flush) "
         f"| {store.bytes_per_stream_entry:.1f} | apart | |",
-        f"| bytes per burst key (expires after the burst window) "
-        f"| {store.bytes_per_burst_key:.1f} | apart | |",
         "",
         "Redis commands over 2 ms during the paced run (SLOWLOG): "
         + "; ".join(f"{s.workers} worker(s): {s.slow_commands or 'none'}" for s in servers)
@@ -828,7 +813,6 @@ def measure(
     store.bytes_per_phone_day_usage = memory.bytes_per_phone_day_usage
     store.codes_per_phone_day = memory.codes_per_phone_day
     store.bytes_per_stream_entry = memory.bytes_per_stream_entry
-    store.bytes_per_burst_key = memory.bytes_per_burst_key
     return servers, store, flusher
 
 

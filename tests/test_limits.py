@@ -10,7 +10,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from tests.support import FakeClock, Service, make_campaign, phone, running_service
+from tests.support import SECRET, FakeClock, Service, make_campaign, phone, running_service
+from votesvc.keys import Keys
+from votesvc.phones import hash_phone
 from votesvc.redis_server import EmbeddedRedis
 
 
@@ -114,6 +116,21 @@ async def test_rejected_attempts_count_toward_the_burst_window(
         assert (await svc.vote("N01", phone(1))).status_code == 201
         assert code(await svc.vote("N01", phone(1))) == "already_voted"
         assert code(await svc.vote("N02", phone(1))) == "rate_limited"
+
+
+async def test_the_burst_window_starts_afresh_with_the_campaign_day(
+    redis: aioredis.Redis, redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    clock = FakeClock(datetime.fromisoformat("2026-06-15T23:59:58+08:00").timestamp())
+    campaign = make_campaign(phone_burst_limit=2, phone_burst_seconds=10)
+    async with running_service(redis_server.url, tmp_path, campaign=campaign, clock=clock) as svc:
+        assert (await svc.vote("N01", phone(1))).status_code == 201
+        assert (await svc.vote("N02", phone(1))).status_code == 201
+        assert code(await svc.vote("N03", phone(1))) == "rate_limited"
+        clock.advance(2)  # 00:00:00 on the 16th: a new day record, an empty window
+        assert (await svc.vote("N03", phone(1))).status_code == 201
+        assert (await svc.vote("N04", phone(1))).status_code == 201
+        assert code(await svc.vote("N05", phone(1))) == "rate_limited"
 
 
 async def test_ip_limit_counts_per_peer(
@@ -239,6 +256,8 @@ async def test_day_records_expire_after_the_campaign_day(
     ttl = await redis.ttl(day_keys[0])
     # noon in Shanghai: 12 hours until midnight, plus a minute of grace
     assert 12 * 3600 <= ttl <= 12 * 3600 + 60
-    burst_keys = [key async for key in redis.scan_iter("*:burst:*")]
-    assert burst_keys
-    assert 0 < await redis.pttl(burst_keys[0]) <= 10_000
+    # the phone's record: the code of N01, then its attempt inside the burst window
+    record = await redis.hget(day_keys[0], Keys.phone_key(hash_phone(SECRET, phone(1))))
+    assert record == f"A:{int(service.clock() * 1000)}".encode()
+    # the day hash, a tally hash, a stream and the IP's window: no key per phone
+    assert len(await redis.keys("*")) == 4

@@ -1,8 +1,9 @@
 """Every Redis key votesvc uses, built here and nowhere else.
 
 Keys that one script call touches share a Redis Cluster hash slot through a
-``{...}`` hash tag: a phone's day record and burst window live in the slot of
-its counter shard, together with that shard's tally hash and vote stream. The
+``{...}`` hash tag: a phone's day record (its votes and its burst window) lives
+in the slot of its counter shard, together with that shard's tally hash and
+vote stream. The
 counters are split into ``shards`` so that the hot keys spread over a cluster;
 the live tally is the sum over shards.
 
@@ -10,8 +11,8 @@ Layout (``C`` = campaign id, ``S`` = shard number, two digits)::
 
     votesvc:{C:sS}:tally            hash  nominee id -> accepted votes
     votesvc:{C:sS}:votes            stream of accepted votes (flushed to the ledger)
-    votesvc:{C:sS}:day:YYYYMMDD     hash  phone key -> nominee codes voted that day
-    votesvc:{C:sS}:burst:PHONEKEY   string, the phone's recent vote times
+    votesvc:{C:sS}:day:YYYYMMDD     hash  phone key -> "CODES:T1,T2": the nominee codes
+                                    voted that day, the times of its recent attempts
     votesvc:{C:ip:IPHASH}:W         string, an IP's count in rate window W
     votesvc:{C:ledger}:snapshot-lock  string, the flusher writing this tally snapshot
     votesvc:{C:ledger}:flushers     hash  flusher (consumer name) -> last seen, epoch ms
@@ -60,9 +61,6 @@ class Keys:
 
     def day(self, shard: int, day: str) -> str:
         return self._shard_prefixes[shard] + "day:" + day
-
-    def burst(self, shard: int, phone_hash: str) -> str:
-        return self._shard_prefixes[shard] + "burst:" + phone_hash[:PHONE_KEY_CHARS]
 
     def ip_window(self, ip_hash: str, window: int) -> str:
         return f"{self._ip_prefix}{ip_hash}}}:{window}"

@@ -249,8 +249,8 @@ class VoteCaster:
     async def _cast_group(self, group: list[Ballot], now_ms: int, *, with_ip_limit: bool) -> None:
         day = self._calendar.day(now_ms / 1000).label
         keys = self._keys
-        # See cast_vote.lua: three keys per shard in the batch, a burst key per
-        # vote, two keys per IP; then the IP arguments and one packed argument per vote.
+        # See cast_vote.lua: three keys per shard in the batch, two keys per IP;
+        # then the IP arguments and one packed argument per vote.
         ip_numbers: dict[str, int] = {}
         wanted: dict[str, int] = {}
         if with_ip_limit:
@@ -258,7 +258,6 @@ class VoteCaster:
             ip_numbers = {ip: number for number, ip in enumerate(wanted, 1)}
         ip_keys, args = self._ip_section(wanted, now_ms, self._vote_args(now_ms, self._deadline()))
         shard_keys: list[str] = []
-        burst_keys: list[str] = []
         groups: dict[int, int] = {}
         vote_ids = []
         for ballot in group:
@@ -268,7 +267,6 @@ class VoteCaster:
             if index is None:
                 index = groups[shard] = len(groups)
                 shard_keys += (keys.day(shard, day), keys.tally(shard), keys.stream(shard))
-            burst_keys.append(keys.burst(shard, phone_hash))
             vote_id = self._next_vote_id(now_ms)
             vote_ids.append(vote_id)
             nominee = ballot.nominee
@@ -278,7 +276,7 @@ class VoteCaster:
                 f"{ip_numbers.get(ip_hash, 0)}"
             )
         try:
-            reply = await self._call(self.vote_script, shard_keys + burst_keys + ip_keys, args)
+            reply = await self._call(self.vote_script, shard_keys + ip_keys, args)
         except RedisUnavailable as exc:
             for ballot in group:  # only this group's votes: other slots may have landed
                 _fail(ballot, exc)

@@ -1,15 +1,13 @@
 -- Cast a batch of votes atomically, in order, after the per-IP limit.
 --
--- KEYS, in three runs:
+-- KEYS, in two runs:
 --   for each of the batch's G counter shards g (0-based)
---     KEYS[3g+1] day hash    phone key -> nominee codes voted this campaign day
+--     KEYS[3g+1] day hash    phone key -> the phone's record for the campaign day
 --     KEYS[3g+2] tally hash  nominee id -> accepted votes (this counter shard)
 --     KEYS[3g+3] stream      accepted votes, read by the ledger flusher
---   for each vote i (0-based)
---     KEYS[3G+i+1] burst key   the phone's vote times (ms) inside the burst window
 --   for each of the batch's M client IPs j (0-based)
---     KEYS[3G+n+2j+1] its counter for the current IP window
---     KEYS[3G+n+2j+2] its counter for the previous IP window
+--     KEYS[3G+2j+1] its counter for the current IP window
+--     KEYS[3G+2j+2] its counter for the previous IP window
 -- ARGV[1..8]:  now (ms), seconds the day hash must live, votes per phone per day,
 --              votes per nominee per phone per day, burst limit, burst window (ms),
 --              length of a phone's key in the day hash (a prefix of its hash),
@@ -23,6 +21,12 @@
 --              IP limit admitted it in an earlier call)
 --              (one argument per vote rather than seven: packing and parsing the
 --              command is a large share of a batch's cost on both sides)
+--
+-- A phone's record is one string: the nominee codes it voted for today, then
+-- ':' and the times (ms) of its attempts inside the burst window, joined by
+-- ',' (e.g. "ACK:1795268333919"). Keeping the burst window there rather than in
+-- a key of its own saves a key to create, expire and delete per vote; the
+-- window starts afresh with the campaign day.
 --
 -- On a single Redis the whole batch is one call. Redis Cluster keeps an IP's
 -- counters and a shard's keys in different hash slots, so there the caller
@@ -43,7 +47,7 @@
 -- from which the caller keeps its estimate of the server's clock for the
 -- deadlines it sends.
 -- Every attempt that passes the burst check counts toward the burst window;
--- only an accepted vote touches the day hash, the tally and the stream.
+-- only an accepted vote adds a code, and touches the tally and the stream.
 
 local now = ARGV[1]
 local now_ms = tonumber(now)
@@ -63,7 +67,6 @@ local horizon = now_ms - burst_ms
 local vote_base = 12 + ips
 local votes = #ARGV - vote_base
 local ip_key_base = #KEYS - 2 * ips
-local burst_base = ip_key_base - votes
 
 local clock = redis.call('TIME')
 local server_ms = clock[1] * 1000 + math.floor(clock[2] / 1000)
@@ -128,14 +131,15 @@ for i = 1, votes do
     if ip > 0 then
       room_left[ip] = room_left[ip] - 1
     end
-    local burst_key = KEYS[burst_base + i]
+    local k = 3 * tonumber(group)
+    local day_key = KEYS[k + 1]
+    local phone_key = string.sub(phone_hash, 1, phone_key_chars)
+    local record = redis.call('HGET', day_key, phone_key) or ''
+    local voted, log = string.match(record, '^([^:]*):?(.*)$')
     local kept = {}
-    local log = redis.call('GET', burst_key)
-    if log then
-      for t in string.gmatch(log, '%d+') do
-        if tonumber(t) > horizon then
-          kept[#kept + 1] = t
-        end
+    for t in string.gmatch(log, '%d+') do
+      if tonumber(t) > horizon then
+        kept[#kept + 1] = t
       end
     end
 
@@ -144,12 +148,6 @@ for i = 1, votes do
       out[#out + 1] = tonumber(kept[#kept - burst_limit + 1]) + burst_ms - now_ms
     else
       kept[#kept + 1] = now
-      redis.call('SET', burst_key, table.concat(kept, ' '), 'PX', burst_ms)
-
-      local k = 3 * tonumber(group)
-      local day_key = KEYS[k + 1]
-      local phone_key = string.sub(phone_hash, 1, phone_key_chars)
-      local voted = redis.call('HGET', day_key, phone_key) or ''
       local _, mine = string.gsub(voted, code, '')
       if mine >= per_nominee then
         out[#out + 1] = 2
@@ -158,16 +156,17 @@ for i = 1, votes do
         out[#out + 1] = 3
         out[#out + 1] = 0
       else
-        redis.call('HSET', day_key, phone_key, voted .. code)
-        if not expiring[k] then -- once per shard and call: a command less per vote
-          redis.call('EXPIRE', day_key, day_ttl)
-          expiring[k] = true
-        end
         redis.call('HINCRBY', KEYS[k + 2], nominee, 1)
         redis.call('XADD', KEYS[k + 3], '*', 'id', vote_id, 'ts', now, 'n', nominee,
           'p', phone_hash, 'ip', ip_hash)
+        voted = voted .. code
         out[#out + 1] = 0
-        out[#out + 1] = per_day - #voted - 1
+        out[#out + 1] = per_day - #voted
+      end
+      redis.call('HSET', day_key, phone_key, voted .. ':' .. table.concat(kept, ','))
+      if not expiring[k] then -- once per shard and call: a command less per vote
+        redis.call('EXPIRE', day_key, day_ttl)
+        expiring[k] = true
       end
     end
   end
