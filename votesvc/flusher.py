@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 GROUP = "ledger"
 _REAP_EVERY = 5.0  # seconds between looks for dead consumers of this host
 _BACKOFF_START = 0.05
+_BACKOFF_MAX = 1.0  # seconds: the longest wait between tries while Redis or the database is down
 _READ_CHUNK = 256
 
 
@@ -70,7 +71,7 @@ class Flusher:
         store: Store,
         keys: Keys,
         *,
-        interval: float = 1.0,
+        interval: float = 0.25,
         batch: int = 16384,
         claim_after: float = 30.0,
         snapshot_interval: float = 10.0,
@@ -83,6 +84,7 @@ class Flusher:
         self._campaign = keys.campaign_id
         self._streams = keys.streams()
         self.interval = interval
+        self._backoff_max = max(interval, _BACKOFF_MAX)
         self._per_shard = max(1, batch // keys.shards)
         # Entries one script call reads: each call holds Redis (and the votes
         # behind it) for its whole run, so keep it well under a millisecond.
@@ -146,7 +148,7 @@ class Flusher:
                     self._groups_ready = False
                     self._redis_log.warn("flusher cannot reach Redis (%s); retrying", exc)
                     await _wait(stop, backoff)
-                    backoff = min(backoff * 2, self.interval)
+                    backoff = min(backoff * 2, self._backoff_max)
                     continue
                 except Exception:  # a bug must not stop the ledger: log it, try again
                     log.exception("flusher cycle failed")
@@ -228,7 +230,7 @@ class Flusher:
             except StoreUnavailable as exc:
                 self._store_log.warn("ledger database unavailable at start (%s); retrying", exc)
                 await _wait(stop, backoff)
-                backoff = min(backoff * 2, self.interval)
+                backoff = min(backoff * 2, self._backoff_max)
         return False
 
     async def _read_batch(self) -> tuple[Entries, bool]:
@@ -350,7 +352,7 @@ class Flusher:
                     await asyncio.sleep(backoff)
                 else:
                     await _wait(stop, backoff)
-                backoff = min(backoff * 2, self.interval)
+                backoff = min(backoff * 2, self._backoff_max)
                 continue
             if failed:
                 log.info("ledger writable again: %d held votes written", len(rows))

@@ -37,7 +37,7 @@ class Settings:
     batch_max: int = 512
     batch_in_flight: int = 4  # measured: 2 left the worker waiting on Redis (BENCHMARKS.md)
     database_url: str | None = None
-    flush_interval: float = 1.0
+    flush_interval: float = 0.25  # short cycles, small bursts: see BENCHMARKS.md
     snapshot_interval: float = 10.0
     flush_in_serve: bool = True  # False: a fleet runs `votesvc flush` processes instead
     flush_batch: int = 16384  # most votes one flush cycle writes
@@ -71,7 +71,7 @@ class Settings:
             batch_max=env.integer("BATCH_MAX", 512),
             batch_in_flight=env.integer("BATCH_IN_FLIGHT", 4),
             database_url=env.url("DATABASE_URL", ("postgresql", "postgres", "sqlite")),
-            flush_interval=env.number("FLUSH_INTERVAL", 1.0),
+            flush_interval=env.number("FLUSH_INTERVAL", 0.25),
             snapshot_interval=env.number("SNAPSHOT_INTERVAL", 10.0),
             flush_in_serve=env.flag("FLUSH_IN_SERVE", default=True),
             flush_batch=env.integer("FLUSH_BATCH", 16384),
