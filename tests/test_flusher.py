@@ -163,6 +163,21 @@ async def test_a_redelivered_batch_changes_nothing(
     assert await stream_total(redis, keys) == 0
 
 
+async def test_a_malformed_entry_is_logged_skipped_and_acknowledged(
+    redis: aioredis.Redis, store: Store, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    await prefill_streams(redis, keys, 20)
+    await redis.xadd(keys.stream(3), {"id": "ab" * 16, "n": "N01"})  # no ts, phone or ip
+    flusher = flusher_for(redis, store, keys)
+    with caplog.at_level(logging.ERROR, logger="votesvc.entries"):
+        await flusher.cycle()
+    assert await store.count(CAMPAIGN) == 20
+    assert "skipping a malformed stream entry" in caplog.text
+    # acknowledged and trimmed with the rest: not read again on every cycle
+    assert await pending_total(redis, keys) == 0
+    assert await stream_total(redis, keys) == 0
+
+
 async def test_the_flusher_recreates_its_groups_after_redis_lost_them(
     redis: aioredis.Redis, store: Store, keys: Keys
 ) -> None:

@@ -1,9 +1,9 @@
 """Vote stream entries in the flusher's hands: the rows they hold, their ids by shard.
 
-Entries come in two shapes: packed lines from ``lua/ledger_read.lua`` (new
-entries, the bulk) and redis-py's ``(id, fields)`` pairs (claimed entries). A
-malformed entry is logged and skipped, but its id is kept so that it is
-acknowledged like the rest instead of being read again forever.
+Entries come as redis-py returns them from XREADGROUP and XAUTOCLAIM:
+``(id, fields)`` pairs. A malformed entry is logged and skipped, but its id is
+kept so that it is acknowledged like the rest instead of being read again
+forever.
 """
 
 from __future__ import annotations
@@ -34,21 +34,6 @@ class Entries:
         self.rows += other.rows
         for shard, ids in other.ids.items():
             self.ids.setdefault(shard, []).extend(ids)
-
-    def add_packed(self, shard: int, packed: bytes) -> int:
-        """Add the lines ``ledger_read.lua`` packed for ``shard``; returns how many."""
-        ids = self.ids.setdefault(shard, [])
-        rows = self.rows
-        campaign = self.campaign
-        lines = packed.decode().split("\n")
-        for line in lines:
-            entry_id, vote_id, ts, nominee, phone_hash, ip_hash = line.split(" ")
-            ids.append(entry_id)
-            if "-" in (vote_id, nominee, phone_hash, ip_hash) or not ts.isdigit():
-                log.error("skipping a malformed stream entry: %r", line)
-                continue
-            rows.append(VoteRow(vote_id, campaign, nominee, phone_hash, ip_hash, int(ts)))
-        return len(lines)
 
     def add_entry(self, shard: int, entry: Any) -> None:
         """Add one ``(id, fields)`` entry as redis-py returns it."""

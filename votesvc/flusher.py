@@ -8,8 +8,7 @@ flusher is one consumer (``host-pid``), so any number can run side by side
 1. claim entries another consumer left pending: at once from a dead
    consumer of this host (its pid is gone), else after ``claim_after``
    seconds idle (XAUTOCLAIM);
-2. read new entries (XREADGROUP, in ``lua/ledger_read.lua``, which packs
-   them into lines: parsing thousands of entries is the flusher's main cost);
+2. read new entries (XREADGROUP, shard by shard);
 3. write the batch into ``votes`` (the vote id is the key, so a re-delivered
    entry changes nothing), retrying with backoff while the database is down;
    nothing is acknowledged before it is written;
@@ -98,7 +97,6 @@ class Flusher:
         self._next_stale_claim = 0.0
         self._next_snapshot = 0.0
         self._groups_ready = False
-        self._read_script = load_script("ledger_read")
         self._ack_script = load_script("ledger_ack")
         self._redis_log = ThrottledLog(log, every=10.0)
         self._store_log = ThrottledLog(log, every=10.0)
@@ -263,16 +261,25 @@ class Flusher:
             await self._acknowledge(batch.entries)
 
     async def _read_new(self) -> tuple[Entries, bool]:
-        """New entries of every shard, and whether a shard filled its share."""
-        replies = await self._scripted(
-            self._read_script,
-            [([stream], [GROUP, self.consumer, self._per_call]) for stream in self._streams],
-        )
+        """New entries of every shard, and whether a shard filled its share.
+
+        A plain XREADGROUP per shard, one at a time like the other calls (votes
+        get in between): it costs Redis about 4 us per entry, where packing the
+        entries into lines in Lua cost 7, and Redis is what the vote path waits on.
+        """
         entries = Entries(self._campaign)
         full = False
-        for shard, packed in enumerate(replies):
-            if packed and entries.add_packed(shard, packed) >= self._per_call:
-                full = True
+        for shard, stream in enumerate(self._streams):
+            # RESP2, as the client speaks it: [[stream, [(id, fields), ...]]], or [] if none
+            reply: Any = await self._client.xreadgroup(
+                GROUP, self.consumer, {stream: ">"}, count=self._per_call
+            )
+            if not reply:
+                continue
+            new = reply[0][1]
+            for entry in new:
+                entries.add_entry(shard, entry)
+            full = full or len(new) >= self._per_call
         return entries, full
 
     async def _autoclaim(self, min_idle_ms: int) -> Entries:
