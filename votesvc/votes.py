@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from votesvc.campaign import Campaign, Nominee
 from votesvc.connection import RedisClient
-from votesvc.days import Clock, DayCalendar
+from votesvc.days import Clock, Day, DayCalendar
 from votesvc.errors import RedisUnavailable
 from votesvc.keys import PHONE_KEY_CHARS, Keys
 from votesvc.logs import ThrottledLog
@@ -208,7 +208,7 @@ class VoteCaster:
         Returns how many ballots of each IP it admits, and the retry time.
         """
         wanted = _count_ips(batch)
-        head = self._vote_args(now_ms, deadline=0)  # no votes in these calls
+        head = self._vote_args(now_ms, self._calendar.day(now_ms / 1000), deadline=0)  # no votes
         calls = [
             self._call(self.vote_script, *self._ip_section({ip: count}, now_ms, head))
             for ip, count in wanted.items()
@@ -230,10 +230,9 @@ class VoteCaster:
         args = [*head, self._rules.ip_limit, window_ms, elapsed, len(wanted), *wanted.values()]
         return keys, args
 
-    def _vote_args(self, now_ms: int, deadline: int) -> list[str | int]:
+    def _vote_args(self, now_ms: int, day: Day, deadline: int) -> list[str | int]:
         """cast_vote.lua's ARGV[1..8]."""
         rules = self._rules
-        day = self._calendar.day(now_ms / 1000)
         return [
             now_ms,
             # relative to our clock, so a skewed Redis clock cannot cut the day short
@@ -247,7 +246,7 @@ class VoteCaster:
         ]
 
     async def _cast_group(self, group: list[Ballot], now_ms: int, *, with_ip_limit: bool) -> None:
-        day = self._calendar.day(now_ms / 1000).label
+        day = self._calendar.day(now_ms / 1000)
         keys = self._keys
         # See cast_vote.lua: three keys per shard in the batch, two keys per IP;
         # then the IP arguments and one packed argument per vote.
@@ -256,7 +255,8 @@ class VoteCaster:
         if with_ip_limit:
             wanted = _count_ips(group)
             ip_numbers = {ip: number for number, ip in enumerate(wanted, 1)}
-        ip_keys, args = self._ip_section(wanted, now_ms, self._vote_args(now_ms, self._deadline()))
+        head = self._vote_args(now_ms, day, self._deadline())
+        ip_keys, args = self._ip_section(wanted, now_ms, head)
         shard_keys: list[str] = []
         groups: dict[int, int] = {}
         vote_ids = []
@@ -266,7 +266,7 @@ class VoteCaster:
             index = groups.get(shard)
             if index is None:
                 index = groups[shard] = len(groups)
-                shard_keys += (keys.day(shard, day), keys.tally(shard), keys.stream(shard))
+                shard_keys += (keys.day(shard, day.label), keys.tally(shard), keys.stream(shard))
             vote_id = self._next_vote_id(now_ms)
             vote_ids.append(vote_id)
             nominee = ballot.nominee
