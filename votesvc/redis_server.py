@@ -96,6 +96,7 @@ class EmbeddedRedis:
         if pid is not None and pid_alive(pid):
             if self.ping():
                 log.info("using the embedded Redis already running (pid %d)", pid)
+                self._apply_appendfsync()  # it may have been started with another policy
                 return False
             log.warning("embedded Redis pid %d does not answer; replacing it", pid)
             self._kill(pid, timeout)
@@ -131,6 +132,16 @@ class EmbeddedRedis:
             time.sleep(0.02)
         log.info("embedded Redis (%s) serving on %s", binary, self.socket)
         return True
+
+    def _apply_appendfsync(self) -> None:
+        client = self._client()
+        try:
+            client.config_set("appendfsync", self.appendfsync)
+        except redis.RedisError as exc:
+            policy = self.appendfsync
+            raise ConfigError(f"embedded Redis refused appendfsync {policy}: {exc}") from exc
+        finally:
+            client.close()
 
     def supervise(self, stop: threading.Event, every: float = 1.0) -> None:
         """Start the server again whenever its process has died, until ``stop`` is set.
