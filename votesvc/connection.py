@@ -6,9 +6,10 @@ whose reply was lost may have run, and running it again is not the client's
 call to make. After a Redis restart the first call on each stale pooled
 connection fails (503) and the next one connects afresh.
 
-Commands are packed by hiredis (already installed for the reply parser): the
-asyncio client packs in Python, which costs a vote batch's EVALSHA (two keys
-and an argument per vote) several times more server CPU than hiredis does.
+On a single Redis, commands are packed by hiredis (already installed for the
+reply parser): the asyncio client packs in Python, which costs a vote batch's
+EVALSHA (an argument per vote, three keys per shard) several times more
+server CPU than hiredis does. The cluster client keeps redis-py's packing.
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ class Flusher:
         self.interval = interval
         self._backoff_max = max(interval, _BACKOFF_MAX)
         self._per_shard = max(1, batch // keys.shards)
-        # Entries one script call reads: each call holds Redis (and the votes
+        # Entries one XREADGROUP reads: each call holds Redis (and the votes
         # behind it) for its whole run, so keep it well under a millisecond.
         self._per_call = min(self._per_shard, _READ_CHUNK)
         self._claim_after_ms = int(claim_after * 1000)
@@ -150,7 +150,7 @@ class Flusher:
                     continue
                 except Exception:  # a bug must not stop the ledger: log it, try again
                     log.exception("flusher cycle failed")
-                    await _wait(stop, self.interval)
+                    await _wait(stop, self._backoff_max)
                     continue
                 if not full:
                     await _wait(stop, self.interval - (time.monotonic() - started))
