@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from votesvc.phones import hash_phone, normalize_phone
+from votesvc.phones import PhoneHasher, hash_phone, normalize_phone
 
 
 @pytest.mark.parametrize(
@@ -19,6 +19,9 @@ from votesvc.phones import hash_phone, normalize_phone
         ("8613800138000", None),
         ("\uff11\uff13\uff18\uff10\uff10\uff11\uff13\uff18\uff10\uff10\uff10", None),
         ("138.0013.8000", None),
+        ("1380013800\u0660", None),  # eleven characters, one an Arabic-Indic digit
+        ("1380013800a", None),
+        ("1 380013800", None),
         ("", None),
     ],
 )
@@ -31,3 +34,10 @@ def test_hash_is_keyed() -> None:
     assert len(one) == 64
     assert one == hash_phone(b"a", "13800138000")
     assert one != hash_phone(b"b", "13800138000")
+
+
+@pytest.mark.parametrize("secret", [b"", b"k", b"x" * 64, b"y" * 65, b"z" * 200])
+def test_phone_hasher_is_hash_phone(secret: bytes) -> None:
+    hasher = PhoneHasher(secret)
+    for number in ("13800138000", "19999999999"):
+        assert hasher(number) == hash_phone(secret, number)

@@ -22,7 +22,7 @@ from votesvc.clientip import ClientIP
 from votesvc.days import Clock, DayCalendar
 from votesvc.errors import RedisUnavailable, VoteError, http_error
 from votesvc.hotpath import Headers, Reply, error_reply, json_reply
-from votesvc.phones import hash_phone, normalize_phone
+from votesvc.phones import PhoneHasher, normalize_phone
 from votesvc.responses import JSON, error_response, json_response
 from votesvc.tally import Snapshot, TallyBoard
 from votesvc.votes import ACCEPTED, ALREADY_VOTED, DAILY_LIMIT, RATE_LIMITED, VoteCaster
@@ -66,7 +66,7 @@ class VoteApi:
         self.caster = caster
         self.board = board
         self.client_ip = client_ip
-        self.secret = secret
+        self.hash_phone = PhoneHasher(secret)
         self.clock = clock
         self.ready_check = ready
         self.calendar = DayCalendar(campaign.timezone)
@@ -100,7 +100,9 @@ class VoteApi:
                 length = value
             elif name == b"x-forwarded-for":
                 forwarded = value if forwarded is None else forwarded + b"," + value
-        if content_type is None or content_type.partition(b";")[0].strip().lower() != _JSON:
+        if content_type != _JSON and (
+            content_type is None or content_type.partition(b";")[0].strip().lower() != _JSON
+        ):
             return error_reply(http_error("unsupported_media_type"))
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
             return error_reply(http_error("payload_too_large"))
@@ -134,7 +136,7 @@ class VoteApi:
         )
         try:
             status, value, vote_id = await self.caster.cast(
-                nominee, hash_phone(self.secret, phone), ip_hash
+                nominee, self.hash_phone(phone), ip_hash
             )
         except RedisUnavailable:
             return self._unavailable

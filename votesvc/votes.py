@@ -117,7 +117,7 @@ class VoteCaster:
         if not self._kick_pending and self._in_flight < self._in_flight_max:
             # Wait one loop turn so every request already readable joins the batch.
             self._kick_pending = True
-            asyncio.get_running_loop().call_soon(self._kick)
+            loop.call_soon(self._kick)
         return future
 
     async def drain(self) -> None:
@@ -155,10 +155,12 @@ class VoteCaster:
         if self._queue and not self._kick_pending:
             self._kick()
 
-    def _next_vote_id(self, now_ms: int) -> str:
+    def _vote_ids(self, now_ms: int, count: int) -> list[str]:
         # Unique across processes and shards: time, a per-process random prefix, a counter.
-        self._id_seq = (self._id_seq + 1) & 0xFFFFFFFF
-        return f"{now_ms:012x}{self._id_prefix}{self._id_seq:08x}"
+        head = f"{now_ms:012x}{self._id_prefix}"
+        first = self._id_seq + 1
+        self._id_seq = (self._id_seq + count) & 0xFFFFFFFF
+        return [f"{head}{seq & 0xFFFFFFFF:08x}" for seq in range(first, first + count)]
 
     async def _send(self, batch: list[Ballot]) -> None:
         failure: Exception | None = None
@@ -259,16 +261,14 @@ class VoteCaster:
         ip_keys, args = self._ip_section(wanted, now_ms, head)
         shard_keys: list[str] = []
         groups: dict[int, int] = {}
-        vote_ids = []
-        for ballot in group:
+        vote_ids = self._vote_ids(now_ms, len(group))
+        for ballot, vote_id in zip(group, vote_ids, strict=True):
             phone_hash = ballot.phone_hash
             shard = keys.shard_of(phone_hash)
             index = groups.get(shard)
             if index is None:
                 index = groups[shard] = len(groups)
                 shard_keys += (keys.day(shard, day.label), keys.tally(shard), keys.stream(shard))
-            vote_id = self._next_vote_id(now_ms)
-            vote_ids.append(vote_id)
             nominee = ballot.nominee
             ip_hash = ballot.ip_hash
             args.append(
@@ -283,16 +283,18 @@ class VoteCaster:
             return
         self._server_offset_ms = int(reply[-1]) - time.time() * 1000
         late = None
-        for index, ballot in enumerate(group):
-            status = int(reply[2 * index])
-            if status == TOO_LATE:
-                late = late or RedisUnavailable("Redis ran the vote past its deadline")
-                _fail(ballot, late)
+        values = iter(reply)  # (status, value) per vote, then the IPs' pairs and the time
+        for ballot, vote_id, status, value in zip(group, vote_ids, values, values, strict=False):
+            future = ballot.future
+            if future.done():  # the client went away
                 continue
-            _resolve(
-                ballot,
-                (status, int(reply[2 * index + 1]), vote_ids[index] if status == ACCEPTED else ""),
-            )
+            if status == ACCEPTED:
+                future.set_result((ACCEPTED, value, vote_id))
+            elif status == TOO_LATE:
+                late = late or RedisUnavailable("Redis ran the vote past its deadline")
+                future.set_exception(late)
+            else:
+                future.set_result((status, value, ""))
 
     def _deadline(self) -> int:
         """Redis server time (ms) after which this call must change nothing; 0: none yet."""
