@@ -227,7 +227,11 @@ def wrk(
     if result.returncode != 0 or line is None:
         raise SystemExit(f"bench: wrk failed: {result.stderr or result.stdout}")
     data = json.loads(line[4:])
-    errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
+    kinds = ("connect", "read", "write", "status", "timeout")
+    errors = sum(data[k] for k in kinds)
+    if errors:
+        found = ", ".join(f"{k} {data[k]}" for k in kinds if data[k])
+        print(f"    wrk {script} at {connections} connections: errors: {found}", flush=True)
     return Run(
         data["requests"],
         data["duration_us"] / 1e6,
@@ -273,6 +277,8 @@ class ServerFigures:
     written: int = 0
     errors: int = 0
     runs: dict[str, list[float]] = field(default_factory=dict)
+    probes: dict[str, dict[int, float]] = field(default_factory=dict)  # connections -> req/s
+    connections: dict[str, int] = field(default_factory=dict)  # each endpoint's peak
 
 
 def tally_total(client: redis.Redis, keys: Keys) -> int:
@@ -332,38 +338,66 @@ def measure_server(
     try:
         wait_http(base + "/readyz")
         wait_http(base + "/v1/tally")
-        c, d = opts.connections, opts.seconds
+        levels: list[int] = opts.connections
+        d = opts.seconds
         print(f"  {workers} worker(s): warming up", flush=True)
-        wrk(base + "/healthz", "report.lua", 2, c, cpus=pinning.load)
-        wrk(base + "/v1/votes", "vote.lua", 2, c, [phones.take(), "1"], cpus=pinning.load)
+        wrk(base + "/healthz", "report.lua", 2, levels[0], cpus=pinning.load)
+        wrk(base + "/v1/votes", "vote.lua", 2, levels[0], [phones.take(), "1"], cpus=pinning.load)
 
-        def series(name: str, url: str, script: str, extra: bool = False) -> list[Run]:
+        def peak(name: str, url: str, script: str, extra: bool = False) -> int:
+            """The connection count at which the endpoint serves the most, by short probes.
+
+            Full load is each endpoint's own peak: a vote waits on Redis, so it
+            takes more requests in flight than a ping to keep the server busy.
+            """
+            if len(levels) == 1:
+                return levels[0]
+            rates: dict[int, float] = {}
+            for connections in levels:
+                args = [phones.take(), "1"] if extra else None
+                run = wrk(url, script, opts.probe_seconds, connections, args, cpus=pinning.load)
+                figures.errors += run.errors
+                if extra:
+                    figures.accepted += run.requests - run.errors
+                rates[connections] = run.rate
+            figures.probes[name] = rates
+            return max(rates, key=rates.__getitem__)
+
+        def series(
+            name: str, url: str, script: str, extra: bool = False, connections: int = 0
+        ) -> list[Run]:
+            connections = connections or peak(name, url, script, extra)
+            figures.connections[name] = connections
             runs = []
             for _ in range(opts.repeats):
                 args = [phones.take(), "1"] if extra else None
-                runs.append(wrk(url, script, d, c, args, cpus=pinning.load))
+                runs.append(wrk(url, script, d, connections, args, cpus=pinning.load))
             figures.runs[name] = [round(r.rate) for r in runs]
             figures.errors += sum(r.errors for r in runs)
-            print(f"    {name:6} req/s {figures.runs[name]}", flush=True)
+            rates = figures.runs[name]
+            print(f"    {name:6} req/s {rates} at {connections} connections", flush=True)
             return runs
 
         ping = median_run(series("ping", base + "/healthz", "report.lua"))
         tally = median_run(series("tally", base + "/v1/tally", "report.lua"))
         starlette = median_run(series("routed", base + "/v1/nominees", "report.lua"))
         figures.starlette = starlette.rate
+        written_before = tally_total(client, keys)
+        vote_connections = peak("votes", base + "/v1/votes", "vote.lua", extra=True)
         pids = descendants(server.pid)
         cpu_before = cpu_seconds(pids)
         helpers_before = {name: cpu_seconds([pid]) for name, pid in helpers.items()}
         wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        written_before = tally_total(client, keys)
         started = time.monotonic()
-        vote_runs = series("votes", base + "/v1/votes", "vote.lua", extra=True)
+        vote_runs = series(
+            "votes", base + "/v1/votes", "vote.lua", extra=True, connections=vote_connections
+        )
         elapsed = time.monotonic() - started
         cpu = cpu_seconds(pids) - cpu_before
         wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         votes = median_run(vote_runs)
         accepted = sum(r.requests - r.errors for r in vote_runs)
-        figures.accepted = accepted
+        figures.accepted += accepted
         figures.cpu_per_vote = cpu / max(accepted, 1)
         figures.server_busy = cpu / elapsed
         for name, pid in helpers.items():
@@ -612,8 +646,11 @@ def report(
         "",
         f"- Machine: {machine()}.",
         f"- Pinning (taskset): {pinning.text}.",
-        f"- Load: wrk, 1 thread, {opts.connections} connections, {opts.seconds:g} s per run, "
-        f"median of {opts.repeats} runs; latency at half of the vote peak with "
+        f"- Load: wrk, 1 thread, {opts.seconds:g} s per run, median of {opts.repeats} runs, "
+        "each endpoint at its own peak: the connection count out of "
+        f"{', '.join(map(str, opts.connections))} that served it most in a "
+        f"{opts.probe_seconds:g} s probe (a vote waits on Redis, so it needs more requests "
+        "in flight than a ping to keep the server busy); latency at half of the vote peak with "
         f"`wrk/vote_paced.lua` (open loop, {opts.paced_connections} connections, "
         f"{opts.paced_seconds:g} s). Every vote is from a new phone.",
         "- Server: `votesvc serve --workers N`, embedded Redis "
@@ -633,6 +670,15 @@ def report(
     ratio_tally = one.tally / one.ping
     rows = [
         ("`GET /healthz` req/s (ceiling: the raw front)", cells("ping", ",.0f"), "", ""),
+        (
+            "connections at peak: ping / tally / votes",
+            [
+                " / ".join(str(s.connections.get(n, "-")) for n in ("ping", "tally", "votes"))
+                for s in servers
+            ],
+            "",
+            "",
+        ),
         (
             "`GET /v1/nominees` req/s (constant body via Starlette's router + middleware)",
             cells("starlette", ",.0f"),
@@ -730,6 +776,17 @@ def report(
         + "; ".join(f"{s.workers} worker(s): {s.slow_commands or 'none'}" for s in servers)
         + ".",
         "",
+        "Probes, req/s by connection count: "
+        + "; ".join(
+            f"{s.workers} worker(s): "
+            + ", ".join(
+                f"{name} " + " ".join(f"{c}:{rate:,.0f}" for c, rate in rates.items())
+                for name, rates in s.probes.items()
+            )
+            for s in servers
+        )
+        + ".",
+        "",
         "Per-run req/s: "
         + "; ".join(
             f"{s.workers} worker(s): "
@@ -821,12 +878,28 @@ def measure(
     return servers, store, flusher
 
 
+def _levels(text: str) -> list[int]:
+    try:
+        levels = sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of connection counts: {text!r}") from None
+    if not levels or levels[0] < 1:
+        raise argparse.ArgumentTypeError("connection counts must be positive")
+    return levels
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", default="1,2", help="worker counts (default 1,2)")
     parser.add_argument("--seconds", type=int, default=5, help="seconds per full-load run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
-    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument(
+        "--connections",
+        type=_levels,
+        default=_levels("50,100,200,400"),
+        help="wrk connection counts to probe; each endpoint runs at its peak",
+    )
+    parser.add_argument("--probe-seconds", type=int, default=3, help="seconds per probe run")
     parser.add_argument("--paced-seconds", type=int, default=15)
     parser.add_argument("--paced-connections", type=int, default=64)
     parser.add_argument("--voters", type=int, default=1_000_000)
