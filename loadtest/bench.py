@@ -546,9 +546,9 @@ def redis_memory(data_dir: Path, voters: int) -> RedisFigures:
             kept = min(votes, BURST_LIMIT)
             times = ",".join(str(now_ms + n - 2000 * i) for i in range(kept - 1, -1, -1))
             value = "".join(rng.sample(NOMINEE_CODES[:NOMINEES], votes)) + ":" + times
-            shard = shards.setdefault(keys.shard_of(phone_hash), [])
-            shard += (keys.phone_key(phone_hash), value)
-            if len(shard) >= 2000:
+            fields = shards.setdefault(keys.shard_of(phone_hash), [])
+            fields += (keys.phone_key(phone_hash), value)
+            if len(fields) >= 2000:
                 flush_fields(pipe, keys, day, expire_at, shards)
         flush_fields(pipe, keys, day, expire_at, shards)
         pipe.execute()
