@@ -7,7 +7,6 @@ rows hold ``phone_hash()``, an HMAC-SHA256 under the service secret.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 
 __all__ = ["PhoneHasher", "hash_phone", "normalize_phone"]
@@ -36,15 +35,15 @@ def normalize_phone(raw: str) -> str | None:
 
 
 def hash_phone(secret: bytes, number: str) -> str:
-    """The keyed hash (64 hex digits) of a normalised number."""
-    return hmac.new(secret, number.encode("ascii"), hashlib.sha256).hexdigest()
+    """The keyed hash (64 hex digits) of a normalised number: HMAC-SHA256 under ``secret``."""
+    return PhoneHasher(secret)(number)
 
 
 class PhoneHasher:
-    """:func:`hash_phone` under one secret, for the vote path.
+    """HMAC-SHA256 of phone numbers under one secret (RFC 2104), as :func:`hash_phone`.
 
-    HMAC's two padded-key blocks are hashed once here; each number then costs
-    two copies and two short updates instead of building an HMAC from the key.
+    The two padded-key blocks are hashed once here, so the vote path pays per
+    number two copies and two short updates, not a whole ``hmac.new``.
     """
 
     __slots__ = ("_inner", "_outer")
