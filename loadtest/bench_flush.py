@@ -24,12 +24,12 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from tests.pgcluster import PgCluster, postgres_available
-from votesvc.flusher import Flusher
 from votesvc.keys import Keys
+from votesvc.ledger.flusher import Flusher
+from votesvc.ledger.store import Store
+from votesvc.ledger.store.postgres import PostgresStore
+from votesvc.ledger.store.sqlite import SqliteStore
 from votesvc.redis_server import EmbeddedRedis
-from votesvc.store import Store
-from votesvc.store.postgres import PostgresStore
-from votesvc.store.sqlite import SqliteStore
 
 CAMPAIGN = "bench"
 SHARDS = 16

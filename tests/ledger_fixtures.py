@@ -17,8 +17,8 @@ import pytest
 
 from tests.pgcluster import PgCluster, postgres_available
 from tests.support import SECRET
+from votesvc.ledger.store import Store, build_store
 from votesvc.settings import Settings
-from votesvc.store import Store, build_store
 
 _databases = itertools.count(1)
 

@@ -30,12 +30,12 @@ from votesvc.errors import RedisUnavailable, http_error
 from votesvc.gctune import tune_for_serving
 from votesvc.hotpath import RawRoute, VoteApp
 from votesvc.keys import Keys
-from votesvc.ledger import FlusherTask
+from votesvc.ledger.runner import FlusherTask
 from votesvc.pages import page_routes
 from votesvc.responses import error_response
 from votesvc.settings import Settings
 from votesvc.shutdown import on_exit_signal
-from votesvc.stream import TallyStream
+from votesvc.sse import TallyStream
 from votesvc.tally import TallyBoard
 from votesvc.votes import VoteCaster
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from votesvc import __version__
 from votesvc.campaign import load_campaign
 from votesvc.errors import ConfigError
-from votesvc.ledger_cli import add_ledger_commands
+from votesvc.ledger.commands import add_ledger_commands
 from votesvc.logs import configure_logging, logging_config
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings

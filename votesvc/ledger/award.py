@@ -19,7 +19,7 @@ import orjson
 
 from votesvc.campaign import Campaign, Nominee
 from votesvc.errors import VotesvcError
-from votesvc.store import NomineeTotal
+from votesvc.ledger.store import NomineeTotal
 
 __all__ = [
     "FORMATS",

@@ -8,10 +8,10 @@ import pytest
 
 from tests.ledger_fixtures import ledger_settings
 from tests.ledger_support import cli, write_campaign
-from votesvc.export import ExportFailed, export_ledger
+from votesvc.ledger.export import ExportFailed, export_ledger
+from votesvc.ledger.store import Store, StoreUnavailable, VoteRow
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
-from votesvc.store import Store, StoreUnavailable, VoteRow
 
 CAMPAIGN = "test-campaign"
 

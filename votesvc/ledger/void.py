@@ -21,9 +21,9 @@ from redis.exceptions import RedisError
 from votesvc.connection import RedisClient
 from votesvc.days import Clock
 from votesvc.errors import VotesvcError
-from votesvc.flusher import Flusher
 from votesvc.keys import Keys
-from votesvc.store import AuditEntry, LedgerVote, Store
+from votesvc.ledger.flusher import Flusher
+from votesvc.ledger.store import AuditEntry, LedgerVote, Store
 
 __all__ = ["LiveCountersNotUpdated", "VoidRequest", "Voided", "default_actor", "void_votes"]
 

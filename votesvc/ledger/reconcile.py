@@ -17,7 +17,7 @@ from typing import Any
 
 from votesvc.connection import RedisClient
 from votesvc.keys import Keys
-from votesvc.store import Store
+from votesvc.ledger.store import Store
 
 __all__ = ["PendingVote", "Reconciliation", "pending_votes", "reconcile"]
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from votesvc.campaign import Campaign
 from votesvc.connection import RedisClient
 from votesvc.days import Clock, campaign_day
-from votesvc.flusher import Flusher
 from votesvc.keys import PHONE_KEY_CHARS, Keys
+from votesvc.ledger.flusher import Flusher
+from votesvc.ledger.store import Store
 from votesvc.scripts import load_script
-from votesvc.store import Store
 
 __all__ = ["Restored", "restore"]
 

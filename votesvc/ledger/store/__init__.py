@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from votesvc.errors import ConfigError
-from votesvc.settings import Settings
-from votesvc.store.base import (
+from votesvc.ledger.store.base import (
     AuditEntry,
     LedgerVote,
     NomineeTotal,
@@ -13,6 +12,7 @@ from votesvc.store.base import (
     StoreUnavailable,
     VoteRow,
 )
+from votesvc.settings import Settings
 
 __all__ = [
     "AuditEntry",
@@ -32,18 +32,18 @@ def build_store(settings: Settings) -> Store:
     """The store ``settings`` name (not opened yet: call ``open()``)."""
     url = settings.database_url
     if url is None:
-        from votesvc.store.sqlite import SqliteStore
+        from votesvc.ledger.store.sqlite import SqliteStore
 
         return SqliteStore(settings.data_dir / SQLITE_FILE)
     scheme, _, rest = url.partition("://")
     if scheme.lower() in ("postgresql", "postgres"):
-        from votesvc.store.postgres import PostgresStore
+        from votesvc.ledger.store.postgres import PostgresStore
 
         return PostgresStore(url)
     if scheme.lower() == "sqlite" and rest.startswith("/") and rest != "/":
         from pathlib import Path
 
-        from votesvc.store.sqlite import SqliteStore
+        from votesvc.ledger.store.sqlite import SqliteStore
 
         return SqliteStore(Path(rest[1:]))  # sqlite:///rel/path, sqlite:////abs/path
     raise ConfigError(f"VOTESVC_DATABASE_URL={url!r}: expected postgresql://... or sqlite:///PATH")

@@ -12,9 +12,9 @@ import pytest
 
 from tests.ledger_fixtures import _create_database, ledger_settings
 from tests.pgcluster import PgCluster
-from votesvc.store import AuditEntry, Store, StoreUnavailable, VoteRow, build_store
-from votesvc.store.postgres import PostgresStore
-from votesvc.store.sqlite import SqliteStore
+from votesvc.ledger.store import AuditEntry, Store, StoreUnavailable, VoteRow, build_store
+from votesvc.ledger.store.postgres import PostgresStore
+from votesvc.ledger.store.sqlite import SqliteStore
 
 CAMPAIGN = "test-campaign"
 

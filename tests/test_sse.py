@@ -23,7 +23,7 @@ from tests.support import FakeClock, campaign_toml, make_campaign, phone, wait_f
 from votesvc.app import create_app
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
-from votesvc.stream import TallyStream
+from votesvc.sse import TallyStream
 
 
 class EventReader:

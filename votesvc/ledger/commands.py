@@ -20,23 +20,23 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from votesvc.award import FORMATS, Award, award_blockers, rank_award, render
 from votesvc.campaign import Campaign, load_campaign
 from votesvc.connection import RedisClient
 from votesvc.days import system_clock
 from votesvc.errors import ConfigError
-from votesvc.export import check_output, export_ledger
-from votesvc.flusher import Flusher
-from votesvc.heartbeat import live_flushers
 from votesvc.keys import Keys
-from votesvc.ledger import build_flusher, flusher_client, run_flusher
+from votesvc.ledger.award import FORMATS, Award, award_blockers, rank_award, render
+from votesvc.ledger.export import check_output, export_ledger
+from votesvc.ledger.flusher import Flusher
+from votesvc.ledger.heartbeat import live_flushers
+from votesvc.ledger.reconcile import Reconciliation, pending_votes, reconcile
+from votesvc.ledger.restore import restore
+from votesvc.ledger.runner import build_flusher, flusher_client, run_flusher
+from votesvc.ledger.store import Store, StoreUnavailable
+from votesvc.ledger.void import LiveCountersNotUpdated, VoidRequest, default_actor, void_votes
 from votesvc.phones import hash_phone, normalize_phone
-from votesvc.reconcile import Reconciliation, pending_votes, reconcile
 from votesvc.redis_server import EmbeddedRedis
-from votesvc.restore import restore
 from votesvc.settings import Settings
-from votesvc.store import Store, StoreUnavailable
-from votesvc.void import LiveCountersNotUpdated, VoidRequest, default_actor, void_votes
 
 __all__ = ["add_ledger_commands"]
 

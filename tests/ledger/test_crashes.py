@@ -17,12 +17,12 @@ from tests.ledger_fixtures import ledger_settings
 from tests.ledger_support import prefill_streams, votesvc_process, write_campaign
 from tests.localhost import free_port
 from tests.support import phone, wait_for
-from votesvc.flusher import GROUP
 from votesvc.keys import Keys
-from votesvc.reconcile import reconcile
+from votesvc.ledger.flusher import GROUP
+from votesvc.ledger.reconcile import reconcile
+from votesvc.ledger.store import Store
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
-from votesvc.store import Store
 
 pytestmark = pytest.mark.slow
 

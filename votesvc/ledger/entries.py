@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from votesvc.store import VoteRow
+from votesvc.ledger.store import VoteRow
 
 __all__ = ["Entries"]
 

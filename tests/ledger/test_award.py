@@ -17,10 +17,10 @@ from tests.ledger_fixtures import ledger_settings
 from tests.ledger_support import cast, cli, write_campaign
 from tests.localhost import wait_until
 from tests.support import make_campaign, phone
-from votesvc.award import TIE_RULE, rank_award
 from votesvc.cli import build_parser
+from votesvc.ledger.award import TIE_RULE, rank_award
+from votesvc.ledger.store import NomineeTotal
 from votesvc.redis_server import EmbeddedRedis
-from votesvc.store import NomineeTotal
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

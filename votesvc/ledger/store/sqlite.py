@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from votesvc.store.base import (
+from votesvc.ledger.store.base import (
     AuditEntry,
     LedgerVote,
     NomineeTotal,
@@ -23,7 +23,7 @@ from votesvc.store.base import (
     VoteRow,
     audit_detail,
 )
-from votesvc.store.schema import MIGRATIONS
+from votesvc.ledger.store.schema import MIGRATIONS
 
 __all__ = ["SqliteStore"]
 

@@ -22,12 +22,12 @@ from tests.ledger_support import cli, votesvc_process, write_campaign
 from tests.localhost import free_port
 from tests.support import FakeClock, phone, running_service, wait_for
 from votesvc.campaign import Campaign
-from votesvc.flusher import GROUP, Flusher
-from votesvc.heartbeat import live_flushers
 from votesvc.keys import Keys
+from votesvc.ledger.flusher import GROUP, Flusher
+from votesvc.ledger.heartbeat import live_flushers
+from votesvc.ledger.store import build_store
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
-from votesvc.store import build_store
 
 CAMPAIGN = "test-campaign"
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from votesvc.errors import ConfigError
-from votesvc.store import Store
+from votesvc.ledger.store import Store
 
 __all__ = ["COLUMNS", "ExportFailed", "Exported", "check_output", "export_ledger"]
 

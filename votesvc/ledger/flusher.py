@@ -36,12 +36,12 @@ from redis.exceptions import RedisError, ResponseError
 
 from votesvc.connection import RedisClient
 from votesvc.days import Clock, system_clock
-from votesvc.entries import Entries
-from votesvc.heartbeat import Heartbeat, consumer_name, ended_here
 from votesvc.keys import Keys
+from votesvc.ledger.entries import Entries
+from votesvc.ledger.heartbeat import Heartbeat, consumer_name, ended_here
+from votesvc.ledger.store import Store, StoreUnavailable
 from votesvc.logs import ThrottledLog
 from votesvc.scripts import Script, load_script
-from votesvc.store import Store, StoreUnavailable
 from votesvc.tally import read_counts
 
 __all__ = ["GROUP", "Flusher", "consumer_name"]

@@ -19,12 +19,12 @@ from tests.ledger_fixtures import ledger_settings
 from tests.ledger_support import prefill_streams
 from tests.pgcluster import PgCluster
 from tests.support import phone, running_service, wait_for
-from votesvc.flusher import GROUP, Flusher
 from votesvc.keys import Keys
-from votesvc.reconcile import reconcile
+from votesvc.ledger.flusher import GROUP, Flusher
+from votesvc.ledger.reconcile import reconcile
+from votesvc.ledger.store import Store, build_store
+from votesvc.ledger.store.sqlite import SqliteStore
 from votesvc.redis_server import EmbeddedRedis
-from votesvc.store import Store, build_store
-from votesvc.store.sqlite import SqliteStore
 
 CAMPAIGN = "test-campaign"
 
@@ -125,7 +125,7 @@ def ended_pid() -> int:
 async def test_a_dead_consumer_of_this_host_is_taken_over_at_once(
     redis: aioredis.Redis, store: Store, keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="votesvc.flusher")
+    caplog.set_level(logging.INFO, logger="votesvc.ledger.flusher")
     await prefill_streams(redis, keys, 300)
     dead = f"{socket.gethostname()}-{ended_pid()}"
     flusher = flusher_for(redis, store, keys, claim_after=3600)
@@ -169,7 +169,7 @@ async def test_a_malformed_entry_is_logged_skipped_and_acknowledged(
     await prefill_streams(redis, keys, 20)
     await redis.xadd(keys.stream(3), {"id": "ab" * 16, "n": "N01"})  # no ts, phone or ip
     flusher = flusher_for(redis, store, keys)
-    with caplog.at_level(logging.ERROR, logger="votesvc.entries"):
+    with caplog.at_level(logging.ERROR, logger="votesvc.ledger.entries"):
         await flusher.cycle()
     assert await store.count(CAMPAIGN) == 20
     assert "skipping a malformed stream entry" in caplog.text
@@ -239,7 +239,7 @@ async def test_database_outage_holds_votes_in_redis_until_it_is_back(
     )
     check = build_store(settings)
     await check.open()
-    caplog.set_level(logging.INFO, logger="votesvc.flusher")
+    caplog.set_level(logging.INFO, logger="votesvc.ledger.flusher")
     async with running_service(redis_server.url, tmp_path / "api") as service:
         keys = service.app.state.keys
         flusher = flusher_for(redis, ledger, keys, interval=interval)

@@ -9,11 +9,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support import wait_for
-from tests.test_flusher import ended_pid
-from votesvc.flusher import Flusher
-from votesvc.heartbeat import live_flushers
+from tests.ledger.test_flusher import ended_pid
 from votesvc.keys import Keys
-from votesvc.store import Store
+from votesvc.ledger.flusher import Flusher
+from votesvc.ledger.heartbeat import live_flushers
+from votesvc.ledger.store import Store
 
 CAMPAIGN = "test-campaign"
 

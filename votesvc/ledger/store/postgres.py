@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from votesvc.store.base import (
+from votesvc.ledger.store.base import (
     AuditEntry,
     LedgerVote,
     NomineeTotal,
@@ -21,7 +21,7 @@ from votesvc.store.base import (
     VoteRow,
     audit_detail,
 )
-from votesvc.store.schema import MIGRATIONS
+from votesvc.ledger.store.schema import MIGRATIONS
 
 __all__ = ["PostgresStore"]
 

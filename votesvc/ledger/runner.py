@@ -15,10 +15,10 @@ from dataclasses import replace
 
 from votesvc.connection import RedisClient, connect
 from votesvc.days import Clock, system_clock
-from votesvc.flusher import Flusher
 from votesvc.keys import Keys
+from votesvc.ledger.flusher import Flusher
+from votesvc.ledger.store import build_store
 from votesvc.settings import Settings
-from votesvc.store import build_store
 
 __all__ = ["FlusherTask", "build_flusher", "flusher_client", "run_flusher"]
 
