@@ -22,6 +22,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
 
 
 @pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A Redis server of the test's own, which it may stop, stall or restart."""
+    server = EmbeddedRedis(tmp_path / "own-redis")
+    server.start()
+    yield server
+    if server.ping():
+        server.stop()
+
+
+@pytest.fixture
 async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(redis_server.url)
     await client.flushall()

@@ -16,6 +16,7 @@ from typing import Any
 from tests.support import SECRET, make_campaign, running_service
 from votesvc.campaign import Campaign
 from votesvc.cli import build_parser
+from votesvc.entry import VoteEntry
 from votesvc.errors import ConfigError
 from votesvc.keys import Keys
 from votesvc.phones import hash_phone
@@ -25,23 +26,30 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 async def prefill_streams(
-    client: Any, keys: Keys, count: int, *, nominees: int = 30, start_ms: int = 1_780_000_000_000
+    client: Any,
+    keys: Keys,
+    count: int,
+    *,
+    nominees: int = 30,
+    start_ms: int = 1_780_000_000_000,
+    first: int = 0,
 ) -> dict[str, int]:
     """Append ``count`` synthetic accepted votes (and count them live), as the vote path would.
 
-    Returns the votes per nominee.
+    Votes (and phones) are numbered from ``first``. Returns the votes per nominee.
     """
     counts: dict[str, int] = {}
-    for base in range(0, count, 5000):
+    end = first + count
+    for base in range(first, end, 5000):
         pipe = client.pipeline(transaction=False)
-        for n in range(base, min(count, base + 5000)):
+        for n in range(base, min(end, base + 5000)):
             phone_hash = hash_phone(SECRET, f"139{n:08d}")
             shard = keys.shard_of(phone_hash)
             nominee = f"N{n % nominees + 1:02d}"
             counts[nominee] = counts.get(nominee, 0) + 1
             pipe.hincrby(keys.tally(shard), nominee, 1)
-            fields = {"id": f"{n:032x}", "ts": start_ms + n, "n": nominee, "p": phone_hash}
-            pipe.xadd(keys.stream(shard), {**fields, "ip": "0" * 16})
+            entry = VoteEntry(f"{n:032x}", start_ms + n, nominee, phone_hash, "0" * 16)
+            pipe.xadd(keys.stream(shard), entry.fields())
         await pipe.execute()
     return counts
 

@@ -84,7 +84,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+def site_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis-browser"))
     server.start()
     yield server
@@ -93,12 +93,12 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedi
 
 @pytest.fixture(scope="module")
 def site(
-    browser: Any, own_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
+    browser: Any, site_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     started = time.time()
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("browser-data"),
-        redis_url=own_redis.url,
+        redis_url=site_redis.url,
         secret=SECRET,
         tally_refresh=0.2,
         flush_in_serve=False,
@@ -232,26 +232,26 @@ def test_campaign_page_vote_outcomes(context: Any, site: LiveServer) -> None:
 
 
 def test_dashboard_says_unreachable_while_redis_is_down_and_recovers(
-    context: Any, site: LiveServer, own_redis: EmbeddedRedis
+    context: Any, site: LiveServer, site_redis: EmbeddedRedis
 ) -> None:
     page = context.new_page()
     open_dashboard(page, site)
     alert = page.locator("#alert")
     expect(alert).to_be_hidden()
-    own_redis.stop()
+    site_redis.stop()
     try:
         expect(page.locator("body")).to_have_attribute("data-state", "unreachable", timeout=WAIT_MS)
         expect(alert).to_be_visible()
         expect(page.locator("#status-text")).to_have_text("服务暂不可达")
     finally:
-        own_redis.start()
+        site_redis.start()
     expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
     expect(alert).to_be_hidden()
 
 
-def test_screenshots(browser: Any, site: LiveServer, own_redis: EmbeddedRedis) -> None:
+def test_screenshots(browser: Any, site: LiveServer, site_redis: EmbeddedRedis) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    client = redis.Redis(unix_socket_path=str(own_redis.socket))
+    client = redis.Redis(unix_socket_path=str(site_redis.socket))
     try:
         client.flushall()
     finally:

@@ -6,25 +6,13 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.support import phone, running_service, wait_for
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
 
 SHIPPED_TIMEOUT = Settings().redis_timeout  # the fail-fast budget these tests are about
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path / "own")
-    server.start()
-    yield server
-    if server.ping():
-        server.stop()
 
 
 async def test_redis_stopped_gives_503_fast_and_the_service_recovers(

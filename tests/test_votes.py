@@ -8,7 +8,9 @@ fails alone and writes nothing, and that a caller going away harms nobody.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import os
+import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,10 +18,13 @@ import redis.asyncio as aioredis
 
 from tests.support import SECRET, FakeClock, make_campaign, phone
 from votesvc.campaign import Campaign
+from votesvc.connection import connect
 from votesvc.errors import RedisUnavailable
 from votesvc.keys import Keys
 from votesvc.phones import hash_phone
 from votesvc.redis_server import EmbeddedRedis
+from votesvc.scripts import register_scripts
+from votesvc.settings import Settings
 from votesvc.votes import (
     ACCEPTED,
     ALREADY_VOTED,
@@ -47,7 +52,7 @@ class Caster:
         self.campaign = campaign
         self.keys = Keys(campaign.id, 16)
         self.clock = FakeClock()
-        self.caster = VoteCaster(client, campaign, self.keys, self.clock)
+        self.caster = VoteCaster(client, campaign, self.keys, self.clock, Settings())
 
     def cast(self, nominee: str, n: int, ip: int | None = None) -> asyncio.Future[Outcome]:
         """Queue phone(n)'s vote for ``nominee`` from IP number ``ip`` (default: its own)."""
@@ -85,18 +90,9 @@ async def script_calls(client: aioredis.Redis) -> int:
 @pytest.fixture
 async def votes(redis: aioredis.Redis) -> AsyncIterator[Caster]:
     caster = Caster(redis, make_campaign(**RULES))
-    await caster.caster.register_scripts()
+    await register_scripts(redis)
     yield caster
     await caster.caster.drain()
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path / "own")
-    server.start()
-    yield server
-    if server.ping():
-        server.stop()
 
 
 async def test_one_batch_answers_each_caller_with_its_own_outcome(votes: Caster) -> None:
@@ -223,19 +219,28 @@ async def test_a_caller_gone_while_its_batch_is_out_harms_nobody(votes: Caster) 
     assert (await votes.cast("N02", 3))[0] == ACCEPTED
 
 
-async def test_a_script_run_after_its_deadline_changes_nothing(votes: Caster) -> None:
-    # The first reply teaches the caster the Redis server's clock.
-    assert (await votes.cast("N01", 1))[0] == ACCEPTED
-    before = await votes.written()
-    # As if Redis had stalled and only now ran calls sent a minute ago, whose
-    # callers were answered 503 long since.
-    offset = votes.caster._server_offset_ms
-    assert offset is not None
-    votes.caster._server_offset_ms = offset - 60_000
-    late = [votes.cast("N02", 2), votes.cast("N03", 3)]
-    for outcome in await asyncio.gather(*late, return_exceptions=True):
-        assert isinstance(outcome, RedisUnavailable)
-    assert await votes.written() == before
-    assert await votes.voted(2) is None
-    # the late reply carried the server's clock again: the next vote is on time
-    assert (await votes.cast("N02", 2))[0] == ACCEPTED
+async def test_a_script_run_after_its_deadline_changes_nothing(own_redis: EmbeddedRedis) -> None:
+    client = connect(Settings(redis_url=own_redis.url))  # the shipped fail-fast budget
+    try:
+        votes = Caster(client, make_campaign(**RULES))
+        # The first reply teaches the caster the Redis server's clock.
+        assert (await votes.cast("N01", 1))[0] == ACCEPTED
+        before = await votes.written()
+        # Redis stalls: these calls time out and their callers are answered 503;
+        # Redis runs them only when it wakes up, past their deadline.
+        pid = own_redis.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            late = [votes.cast("N02", 2), votes.cast("N03", 3)]
+            outcomes = await asyncio.gather(*late, return_exceptions=True)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        for outcome in outcomes:
+            assert isinstance(outcome, RedisUnavailable)
+        assert await votes.written() == before
+        assert await votes.voted(2) is None
+        # nothing is stuck: the next vote is on time
+        assert (await votes.cast("N02", 2))[0] == ACCEPTED
+    finally:
+        await client.aclose()

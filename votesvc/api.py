@@ -34,7 +34,6 @@ _FIELDS = frozenset(("nominee", "phone"))
 _UNAVAILABLE_RETRY = 1
 _JSON = JSON.encode()
 _CACHE_CONTROL = (b"cache-control", b"public, max-age=1")
-_CLIENT_CACHE_MAX = 65536
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -70,13 +69,11 @@ class VoteApi:
         self.clock = clock
         self.ready_check = ready
         self.calendar = DayCalendar(campaign.timezone)
-        # campaign.is_open() without converting both datetimes on every vote
+        # the window as timestamps: no datetime conversion per vote
         self._opens_at = campaign.opens_at.timestamp()
         self._closes_at = campaign.closes_at.timestamp()
-        # X-Forwarded-For counts only when some proxy is trusted; the client's
-        # IP hash is cached by (peer, header) since resolving costs more than the vote.
+        # X-Forwarded-For counts only when some proxy is trusted: decode it only then.
         self._use_forwarded = bool(campaign.rules.trusted_proxies)
-        self._client_hashes: dict[tuple[str | None, str | None], str] = {}
         self._tally_replies: tuple[Snapshot, Reply, Reply] | None = None
         self._unavailable = error_reply(http_error("unavailable", retry_after=_UNAVAILABLE_RETRY))
         self._healthz = json_reply(orjson.dumps({"status": "ok"}))
@@ -130,7 +127,7 @@ class VoteApi:
         if not self._opens_at <= now <= self._closes_at:
             return error_reply(self._closed_error(now))
         client = scope.get("client")
-        ip_hash = self._client_hash(
+        ip_hash = self.client_ip.key(
             client[0] if client else None,
             forwarded.decode("latin-1") if forwarded is not None and self._use_forwarded else None,
         )
@@ -155,18 +152,6 @@ class VoteApi:
         else:
             raise RuntimeError(f"cast_vote.lua returned an unknown status {status}")
         return error_reply(error)
-
-    def _client_hash(self, peer: str | None, forwarded: str | None) -> str:
-        """The per-IP limit's key for this peer (and ``X-Forwarded-For``, when trusted)."""
-        key = (peer, forwarded)
-        cached = self._client_hashes.get(key)
-        if cached is None:
-            if len(self._client_hashes) >= _CLIENT_CACHE_MAX:
-                self._client_hashes.clear()
-            client_ip = self.client_ip
-            cached = client_ip.hash(client_ip.resolve(peer, forwarded))
-            self._client_hashes[key] = cached
-        return cached
 
     def _closed_error(self, now: float) -> VoteError:
         campaign = self.campaign

@@ -33,6 +33,7 @@ from votesvc.keys import Keys
 from votesvc.ledger.runner import FlusherTask
 from votesvc.pages import page_routes
 from votesvc.responses import error_response
+from votesvc.scripts import register_scripts
 from votesvc.settings import Settings
 from votesvc.shutdown import on_exit_signal
 from votesvc.sse import TallyStream
@@ -60,24 +61,14 @@ def create_app(
         campaign = load_campaign(settings.campaign_path)
     client = connect(settings)
     keys = Keys(campaign.id, settings.shards)
-    caster = VoteCaster(
-        client,
-        campaign,
-        keys,
-        clock,
-        cluster=settings.redis_cluster,
-        batch_max=settings.batch_max,
-        in_flight=settings.batch_in_flight,
-        timeout=settings.redis_timeout,
-    )
+    caster = VoteCaster(client, campaign, keys, clock, settings)
     board = TallyBoard(client, campaign, keys, clock, settings.tally_refresh)
     streams = TallyStream(board, max_streams=settings.sse_max, heartbeat=settings.sse_heartbeat)
 
     async def ready() -> None:
         try:
             await client.ping()
-            if not (await client.script_exists(caster.vote_script.sha))[0]:
-                await caster.vote_script.register(client)
+            await register_scripts(client)
         except (RedisError, OSError) as exc:
             raise RedisUnavailable(str(exc)) from exc
 

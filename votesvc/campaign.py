@@ -23,8 +23,6 @@ __all__ = ["Campaign", "Nominee", "Rules", "demo_campaign_text", "load_campaign"
 
 _CAMPAIGN_ID = re.compile(r"[a-z0-9-]{1,64}")
 _NOMINEE_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
-# One printable character per nominee packs a phone's votes of the day into a
-# short string in Redis (see lua/cast_vote.lua); this alphabet bounds the size.
 _TOP_KEYS = frozenset(("campaign", "rules", "nominees"))
 _CAMPAIGN_KEYS = frozenset(("id", "title", "timezone", "opens_at", "closes_at"))
 _RULE_KEYS = frozenset(
@@ -39,6 +37,8 @@ _RULE_KEYS = frozenset(
     )
 )
 _NOMINEE_KEYS = frozenset(("id", "name", "trade", "employer"))
+# One printable character per nominee packs a phone's votes of the day into a
+# short string in Redis (see lua/cast_vote.lua); this alphabet bounds the size.
 NOMINEE_CODES = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -48,7 +48,7 @@ class Nominee:
     name: str
     trade: str
     employer: str
-    code: str  # one character, stable for the campaign file's order
+    code: str  # one character of NOMINEE_CODES, by the sorted ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +88,6 @@ class Campaign:
 
     def nominee(self, nominee_id: str) -> Nominee | None:
         return self._by_id.get(nominee_id)
-
-    def is_open(self, now: float) -> bool:
-        return self.opens_at.timestamp() <= now <= self.closes_at.timestamp()
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -4,6 +4,9 @@ The client is the socket peer. Only when the peer is a trusted proxy is its
 ``X-Forwarded-For`` believed, and then the right-most address that is not
 itself a trusted proxy counts (addresses further left are the client's own
 claims). IPv6 clients are limited per /64, the block one subscriber gets.
+
+Resolving and hashing cost more than the vote itself, so :meth:`ClientIP.key`
+keeps the result per (peer, ``X-Forwarded-For``) in one bounded cache.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
 __all__ = ["ClientIP"]
+
+_CACHE_MAX = 65536
 
 _Network = IPv4Network | IPv6Network
 _Address = IPv4Address | IPv6Address
@@ -42,7 +47,22 @@ class ClientIP:
     def __init__(self, trusted_proxies: Sequence[_Network], secret: bytes) -> None:
         self._trusted = tuple(trusted_proxies)
         self._secret = secret
-        self._cache: dict[str, str] = {}
+        self._cache: dict[tuple[str | None, str | None], str] = {}
+
+    def key(self, peer: str | None, forwarded_for: str | None) -> str:
+        """The per-IP limit's key (a keyed hash) for this peer and ``X-Forwarded-For``.
+
+        ``forwarded_for`` is ignored unless some proxy is trusted.
+        """
+        if not self._trusted:
+            forwarded_for = None
+        cache_key = (peer, forwarded_for)
+        cached = self._cache.get(cache_key)
+        if cached is None:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            cached = self._cache[cache_key] = self.hash(self.resolve(peer, forwarded_for))
+        return cached
 
     def _is_trusted(self, address: _Address) -> bool:
         return any(address in network for network in self._trusted)
@@ -66,10 +86,5 @@ class ClientIP:
 
     def hash(self, client: str) -> str:
         """The keyed hash (16 hex digits) of a resolved client address."""
-        cached = self._cache.get(client)
-        if cached is None:
-            if len(self._cache) > 65536:
-                self._cache.clear()
-            digest = hmac.new(self._secret, b"ip:" + client.encode(), hashlib.sha256)
-            cached = self._cache[client] = digest.hexdigest()[:16]
-        return cached
+        digest = hmac.new(self._secret, b"ip:" + client.encode(), hashlib.sha256)
+        return digest.hexdigest()[:16]

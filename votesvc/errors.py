@@ -6,6 +6,8 @@ and documented, ``message`` is for people and may change.
 
 from __future__ import annotations
 
+import orjson
+
 __all__ = [
     "HTTP_ERRORS",
     "CampaignError",
@@ -13,6 +15,7 @@ __all__ = [
     "RedisUnavailable",
     "VoteError",
     "VotesvcError",
+    "error_body",
     "http_error",
 ]
 
@@ -77,3 +80,8 @@ def http_error(code: str, message: str | None = None, retry_after: int | None = 
     """The :class:`VoteError` for a stable ``code`` of :data:`HTTP_ERRORS`."""
     status, default = HTTP_ERRORS[code]
     return VoteError(status, code, message or default, retry_after)
+
+
+def error_body(error: VoteError) -> bytes:
+    """The JSON body of every error reply: ``{"error": {"code": ..., "message": ...}}``."""
+    return orjson.dumps({"error": {"code": error.code, "message": error.message}})

@@ -20,12 +20,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
 
-import orjson
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from votesvc.errors import VoteError, http_error
+from votesvc.errors import VoteError, error_body, http_error
 
 __all__ = ["Headers", "RawRoute", "Reply", "VoteApp", "error_reply", "json_reply"]
 
@@ -52,19 +51,15 @@ def error_reply(error: VoteError) -> Reply:
     """The JSON error body every endpoint uses; replies with no ``Retry-After`` are reused."""
     if error.retry_after is not None:
         return json_reply(
-            _error_body(error), error.status, [(b"retry-after", b"%d" % error.retry_after)]
+            error_body(error), error.status, [(b"retry-after", b"%d" % error.retry_after)]
         )
     key = (error.code, error.message)
     reply = _errors.get(key)
     if reply is None:
         if len(_errors) > 256:  # messages are a few fixed texts; bound it all the same
             _errors.clear()
-        reply = _errors[key] = json_reply(_error_body(error), error.status)
+        reply = _errors[key] = json_reply(error_body(error), error.status)
     return reply
-
-
-def _error_body(error: VoteError) -> bytes:
-    return orjson.dumps({"error": {"code": error.code, "message": error.message}})
 
 
 _INTERNAL = error_reply(http_error("internal_error"))

@@ -78,7 +78,3 @@ class Keys:
     def flushers(self) -> str:
         """The running flushers' heartbeats: consumer name -> last seen (Redis time, ms)."""
         return f"{PREFIX}:{{{self.campaign_id}:ledger}}:flushers"
-
-    def pattern(self) -> str:
-        """A SCAN pattern matching every key of this campaign."""
-        return f"{PREFIX}:{{{self.campaign_id}:*"

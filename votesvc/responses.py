@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from votesvc.errors import VoteError
+from votesvc.errors import VoteError, error_body
 
 __all__ = ["JSON", "error_response", "json_response"]
 
@@ -21,6 +21,4 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 def error_response(error: VoteError) -> Response:
     """``{"error": {"code", "message"}}`` with ``Retry-After`` when there is one."""
     headers = None if error.retry_after is None else {"Retry-After": str(error.retry_after)}
-    return json_response(
-        {"error": {"code": error.code, "message": error.message}}, error.status, headers
-    )
+    return Response(error_body(error), status_code=error.status, headers=headers, media_type=JSON)

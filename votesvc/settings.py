@@ -9,15 +9,17 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any, Literal
 
 from votesvc.errors import ConfigError
 
-__all__ = ["Settings", "load_or_create_secret"]
+__all__ = ["Database", "Settings", "load_or_create_secret", "parse_database_url"]
 
 ENV_PREFIX = "VOTESVC_"
 _LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR")
+SQLITE_FILE = "ledger.sqlite3"  # the default ledger, in the data dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,52 +52,86 @@ class Settings:
     def with_redis_url(self, url: str) -> Settings:
         return replace(self, redis_url=url)
 
+    @property
+    def database(self) -> Database:
+        """The ledger database ``database_url`` names (SQLite in the data dir when unset)."""
+        return parse_database_url(self.database_url, self.data_dir)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read ``VOTESVC_*`` variables; a missing secret is created in the data dir."""
+        """Read ``VOTESVC_*`` variables; a missing secret is created in the data dir.
+
+        A variable that is unset takes the field's default above: defaults live there only.
+        """
         env = Env(os.environ if environ is None else environ)
-        data_dir = Path(env.text("DATA_DIR") or "var")
+        dir_text = env.text("DATA_DIR")
+        data_dir: Path = Path(dir_text) if dir_text else _DEFAULTS["data_dir"]
         secret_text = env.text("SECRET")
-        secret = secret_text.encode() if secret_text else load_or_create_secret(data_dir)
         campaign = env.text("CAMPAIGN")
-        settings = cls(
-            data_dir=data_dir,
-            redis_url=env.url("REDIS_URL", ("redis", "rediss", "unix")),
-            redis_cluster=env.flag("REDIS_CLUSTER"),
-            redis_appendfsync=env.choice("REDIS_APPENDFSYNC", ("always", "everysec")),
-            redis_timeout=env.number("REDIS_TIMEOUT", 0.5),
-            campaign_path=Path(campaign) if campaign else None,
-            secret=secret,
-            tally_refresh=env.number("TALLY_REFRESH", 0.5),
-            shards=env.integer("SHARDS", 16),
-            batch_max=env.integer("BATCH_MAX", 512),
-            batch_in_flight=env.integer("BATCH_IN_FLIGHT", 4),
-            database_url=env.url("DATABASE_URL", ("postgresql", "postgres", "sqlite")),
-            flush_interval=env.number("FLUSH_INTERVAL", 0.25),
-            snapshot_interval=env.number("SNAPSHOT_INTERVAL", 10.0),
-            flush_in_serve=env.flag("FLUSH_IN_SERVE", default=True),
-            flush_batch=env.integer("FLUSH_BATCH", 16384),
-            flush_claim_after=env.number("FLUSH_CLAIM_AFTER", 30.0),
-            sse_max=env.integer("SSE_MAX", 10_000),
-            sse_heartbeat=env.number("SSE_HEARTBEAT", 15.0),
-            log_level=env.choice("LOG_LEVEL", _LOG_LEVELS, upper=True),
-            cors_origins=tuple(
-                origin.strip() for origin in (env.text("CORS_ORIGINS") or "").split(",") if origin
-            ),
-        )
-        database = settings.database_url or ""
-        if database.lower().startswith("sqlite:") and (
-            not database.lower().startswith("sqlite:///") or database.endswith("///")
-        ):
-            raise ConfigError(
-                f"{ENV_PREFIX}DATABASE_URL={database!r} must name its file: "
-                "sqlite:///relative/path or sqlite:////absolute/path"
-            )
+        origins = env.text("CORS_ORIGINS")
+        values: dict[str, Any] = {
+            "data_dir": data_dir,
+            "redis_url": env.url("REDIS_URL", ("redis", "rediss", "unix")),
+            "redis_cluster": env.flag("REDIS_CLUSTER"),
+            "redis_appendfsync": env.choice("REDIS_APPENDFSYNC", ("always", "everysec")),
+            "redis_timeout": env.number("REDIS_TIMEOUT"),
+            "campaign_path": Path(campaign) if campaign else None,
+            "secret": secret_text.encode() if secret_text else load_or_create_secret(data_dir),
+            "tally_refresh": env.number("TALLY_REFRESH"),
+            "shards": env.integer("SHARDS"),
+            "batch_max": env.integer("BATCH_MAX"),
+            "batch_in_flight": env.integer("BATCH_IN_FLIGHT"),
+            "database_url": env.url("DATABASE_URL", ("postgresql", "postgres", "sqlite")),
+            "flush_interval": env.number("FLUSH_INTERVAL"),
+            "snapshot_interval": env.number("SNAPSHOT_INTERVAL"),
+            "flush_in_serve": env.flag("FLUSH_IN_SERVE"),
+            "flush_batch": env.integer("FLUSH_BATCH"),
+            "flush_claim_after": env.number("FLUSH_CLAIM_AFTER"),
+            "sse_max": env.integer("SSE_MAX"),
+            "sse_heartbeat": env.number("SSE_HEARTBEAT"),
+            "log_level": env.choice("LOG_LEVEL", _LOG_LEVELS, upper=True),
+            "cors_origins": None
+            if origins is None
+            else tuple(origin.strip() for origin in origins.split(",") if origin.strip()),
+        }
+        settings = cls(**{name: value for name, value in values.items() if value is not None})
+        parse_database_url(settings.database_url, data_dir)  # a malformed URL stops us here
         if settings.redis_cluster and settings.redis_url is None:
             raise ConfigError(
                 f"{ENV_PREFIX}REDIS_CLUSTER needs {ENV_PREFIX}REDIS_URL (a cluster node's address)"
             )
         return settings
+
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """The ledger's database: a SQLite file, or a PostgreSQL URL."""
+
+    kind: Literal["sqlite", "postgresql"]
+    path: Path | None = None  # SQLite
+    url: str | None = None  # PostgreSQL
+
+
+def parse_database_url(url: str | None, data_dir: Path) -> Database:
+    """``VOTESVC_DATABASE_URL``: unset, ``sqlite:///PATH`` or ``postgresql://...``."""
+    if url is None:
+        return Database("sqlite", path=data_dir / SQLITE_FILE)
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() in ("postgresql", "postgres"):
+        return Database("postgresql", url=url)
+    if scheme.lower() == "sqlite" and rest.startswith("/") and rest != "/":
+        return Database("sqlite", path=Path(rest[1:]))  # sqlite:///rel/path, sqlite:////abs/path
+    if scheme.lower() == "sqlite":
+        raise ConfigError(
+            f"{ENV_PREFIX}DATABASE_URL={url!r} must name its file: "
+            "sqlite:///relative/path or sqlite:////absolute/path"
+        )
+    raise ConfigError(
+        f"{ENV_PREFIX}DATABASE_URL={url!r}: expected postgresql://... or sqlite:///PATH"
+    )
 
 
 class Env:
@@ -108,10 +144,10 @@ class Env:
         value = self.environ.get(ENV_PREFIX + name, "").strip()
         return value or None
 
-    def number(self, name: str, default: float) -> float:
+    def number(self, name: str) -> float | None:
         raw = self.text(name)
         if raw is None:
-            return default
+            return None
         try:
             value = float(raw)
         except ValueError:
@@ -120,16 +156,18 @@ class Env:
             raise ConfigError(f"{ENV_PREFIX}{name} must be greater than 0")
         return value
 
-    def integer(self, name: str, default: int) -> int:
+    def integer(self, name: str) -> int | None:
         raw = self.text(name)
         if raw is None:
-            return default
+            return None
         if not raw.isdigit() or int(raw) < 1:
             raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must be a whole number >= 1")
         return int(raw)
 
-    def choice(self, name: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
-        raw = self.text(name) or choices[0]
+    def choice(self, name: str, choices: tuple[str, ...], *, upper: bool = False) -> str | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
         raw = raw.upper() if upper else raw.lower()
         if raw not in choices:
             raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must be one of {', '.join(choices)}")
@@ -145,8 +183,11 @@ class Env:
             raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must look like {forms}")
         return raw
 
-    def flag(self, name: str, *, default: bool = False) -> bool:
-        raw = (self.text(name) or ("1" if default else "0")).lower()
+    def flag(self, name: str) -> bool | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        raw = raw.lower()
         if raw in {"1", "true", "yes", "on"}:
             return True
         if raw in {"0", "false", "no", "off"}:

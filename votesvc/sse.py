@@ -13,9 +13,8 @@ read per refresh interval.
 
 Open streams are bounded (``VOTESVC_SSE_MAX``); past the bound, and once the
 process is shutting down, a new stream gets ``503 unavailable``. A stream ends
-when its client goes away or when :meth:`TallyStream.close` is called; the app
-calls it when the server is told to exit (``votesvc.shutdown``), since uvicorn
-waits for open responses to finish before it shuts the application down.
+when its client goes away or when :meth:`TallyStream.close` is called, on the
+server's exit signal (:mod:`votesvc.shutdown` says why).
 """
 
 from __future__ import annotations

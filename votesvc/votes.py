@@ -31,6 +31,7 @@ from votesvc.errors import RedisUnavailable
 from votesvc.keys import PHONE_KEY_CHARS, Keys
 from votesvc.logs import ThrottledLog
 from votesvc.scripts import Script, load_script
+from votesvc.settings import Settings
 
 __all__ = ["ACCEPTED", "ALREADY_VOTED", "DAILY_LIMIT", "RATE_LIMITED", "Ballot", "VoteCaster"]
 
@@ -42,7 +43,6 @@ RATE_LIMITED = 1
 ALREADY_VOTED = 2
 DAILY_LIMIT = 3
 TOO_LATE = 4  # the script ran past its deadline and changed nothing
-UNAVAILABLE = -1
 
 Outcome = tuple[int, int, str]
 """(status, value, vote id): value is the votes left today for ACCEPTED, the
@@ -74,21 +74,18 @@ class VoteCaster:
         campaign: Campaign,
         keys: Keys,
         clock: Clock,
-        *,
-        cluster: bool = False,
-        batch_max: int = 512,
-        in_flight: int = 4,
-        timeout: float = 0.5,
+        settings: Settings,
     ) -> None:
         self._client = client
         self._keys = keys
         self._clock = clock
         self._calendar = DayCalendar(campaign.timezone)
         self._rules = campaign.rules
-        self._cluster = cluster
-        self._batch_max = batch_max
-        self._in_flight_max = in_flight
+        self._cluster = settings.redis_cluster
+        self._batch_max = settings.batch_max
+        self._in_flight_max = settings.batch_in_flight
         self._in_flight = 0
+        timeout = settings.redis_timeout
         # Fail fast: a ballot still queued after half the Redis timeout (every
         # batch slot is stuck on a slow Redis) fails without being sent, and a
         # script that runs later than most of the timeout changes nothing.
@@ -102,9 +99,6 @@ class VoteCaster:
         self._id_prefix = secrets.token_hex(6)
         self._id_seq = 0
         self.vote_script: Script = load_script("cast_vote")
-
-    async def register_scripts(self) -> None:
-        await self.vote_script.register(self._client)
 
     def cast(self, nominee: Nominee, phone_hash: str, ip_hash: str) -> asyncio.Future[Outcome]:
         """Queue one ballot; the future resolves to its outcome.

@@ -23,8 +23,8 @@ from tests.localhost import free_port
 from tests.support import FakeClock, phone, running_service, wait_for
 from votesvc.campaign import Campaign
 from votesvc.keys import Keys
-from votesvc.ledger.flusher import GROUP, Flusher
-from votesvc.ledger.heartbeat import live_flushers
+from votesvc.ledger.flusher import GROUP
+from votesvc.ledger.heartbeat import Heartbeat, live_flushers
 from votesvc.ledger.store import build_store
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
@@ -262,17 +262,12 @@ def test_restore_refuses_while_a_flusher_is_running(
     scene = Scene(tmp_path, redis_server.url, database_url)
     scene.vote(("N01", phone(1)))
 
-    async def one_cycle() -> None:
-        import redis.asyncio as aioredis
-
+    async def a_beat() -> None:  # as a running flusher beats, traffic or not
         client = aioredis.Redis.from_url(redis_server.url)
-        store = build_store(scene.settings)
-        await store.open()
-        await Flusher(client, store, scene.keys, consumer="busyhost-1").cycle()
-        await store.close()
+        await Heartbeat(client, scene.keys, "busyhost-1").beat()
         await client.aclose()
 
-    asyncio.run(one_cycle())
+    asyncio.run(a_beat())
     code, _, err = cli(scene.settings, "restore")
     assert code == 1
     assert "busyhost-1" in err

@@ -25,6 +25,7 @@ from votesvc.ledger.reconcile import reconcile
 from votesvc.ledger.store import Store, build_store
 from votesvc.ledger.store.sqlite import SqliteStore
 from votesvc.redis_server import EmbeddedRedis
+from votesvc.settings import Settings
 
 CAMPAIGN = "test-campaign"
 
@@ -35,10 +36,10 @@ def keys() -> Keys:
 
 
 async def pending_total(redis: Any, keys: Keys) -> int:
+    """Entries read but not acknowledged, over every shard (the groups must exist)."""
     total = 0
     for stream in keys.streams():
-        with contextlib.suppress(Exception):
-            total += (await redis.xpending(stream, GROUP))["pending"]
+        total += (await redis.xpending(stream, GROUP))["pending"]
     return total
 
 
@@ -86,28 +87,30 @@ async def test_accepted_votes_are_in_the_ledger_within_a_flush_interval(
         await wait_for(snapshot_taken, within=3 * interval + 2.0)
 
 
-def flusher_for(redis: Any, store: Store, keys: Keys, **kwargs: Any) -> Flusher:
-    kwargs.setdefault("interval", 0.1)
-    kwargs.setdefault("consumer", "test-flusher")
-    return Flusher(redis, store, keys, **kwargs)
+def flusher_for(
+    redis: Any, store: Store, keys: Keys, consumer: str = "test-flusher", **settings: Any
+) -> Flusher:
+    """A flusher of ``settings`` (``flush_interval`` 0.1 unless given)."""
+    settings.setdefault("flush_interval", 0.1)
+    return Flusher(redis, store, keys, Settings(**settings), consumer=consumer)
 
 
 async def test_stale_entries_of_a_vanished_consumer_are_claimed_once(
     redis: aioredis.Redis, store: Store, keys: Keys
 ) -> None:
     counts = await prefill_streams(redis, keys, 800)
-    flusher = flusher_for(redis, store, keys, claim_after=0.3, batch=1600)
+    flusher = flusher_for(redis, store, keys, flush_claim_after=0.3, flush_batch=1600)
     await flusher.ensure_groups()
     # A flusher on another host read some entries, then vanished before writing them.
     for stream in keys.streams():
         await redis.xreadgroup(GROUP, "otherhost-4242", {stream: ">"}, count=10)
     stolen = await pending_total(redis, keys)
     assert stolen > 0
-    await flusher.cycle()
+    await flusher.step()
     assert await store.count(CAMPAIGN) == 800 - stolen  # not yet stale: left alone
 
     async def claimed() -> bool:
-        await flusher.cycle()
+        await flusher.step()
         return await store.count(CAMPAIGN) == 800
 
     await wait_for(claimed, within=5.0)
@@ -128,12 +131,12 @@ async def test_a_dead_consumer_of_this_host_is_taken_over_at_once(
     caplog.set_level(logging.INFO, logger="votesvc.ledger.flusher")
     await prefill_streams(redis, keys, 300)
     dead = f"{socket.gethostname()}-{ended_pid()}"
-    flusher = flusher_for(redis, store, keys, claim_after=3600)
+    flusher = flusher_for(redis, store, keys, flush_claim_after=3600)
     await flusher.ensure_groups()
     for stream in keys.streams():
         await redis.xreadgroup(GROUP, dead, {stream: ">"})
     assert await pending_total(redis, keys) == 300
-    await flusher.cycle()
+    await flusher.step()
     assert await store.count(CAMPAIGN) == 300
     assert await pending_total(redis, keys) == 0
     consumers = await redis.xinfo_consumers(keys.stream(0), GROUP)
@@ -151,13 +154,13 @@ async def test_a_redelivered_batch_changes_nothing(
     await prefill_streams(redis, keys, 200)
     entries = {s: await redis.xrange(s) for s in keys.streams()}
     flusher = flusher_for(redis, store, keys)
-    await flusher.cycle()
+    await flusher.step()
     assert await store.count(CAMPAIGN) == 200
     # The same entries appear again (a flusher died after writing, before its XACK).
     for stream, items in entries.items():
         for _, fields in items:
             await redis.xadd(stream, fields)
-    await flusher.cycle()
+    await flusher.step()
     assert await store.count(CAMPAIGN) == 200
     assert flusher.written == 200
     assert await stream_total(redis, keys) == 0
@@ -170,7 +173,7 @@ async def test_a_malformed_entry_is_logged_skipped_and_acknowledged(
     await redis.xadd(keys.stream(3), {"id": "ab" * 16, "n": "N01"})  # no ts, phone or ip
     flusher = flusher_for(redis, store, keys)
     with caplog.at_level(logging.ERROR, logger="votesvc.ledger.entries"):
-        await flusher.cycle()
+        await flusher.step()
     assert await store.count(CAMPAIGN) == 20
     assert "skipping a malformed stream entry" in caplog.text
     # acknowledged and trimmed with the rest: not read again on every cycle
@@ -182,11 +185,11 @@ async def test_the_flusher_recreates_its_groups_after_redis_lost_them(
     redis: aioredis.Redis, store: Store, keys: Keys
 ) -> None:
     flusher = flusher_for(redis, store, keys)
-    await flusher.cycle()
+    await flusher.step()
     await redis.flushall()
     await prefill_streams(redis, keys, 50)
-    await flusher.cycle()  # NOGROUP: groups come back, from the start of each stream
-    await flusher.cycle()
+    await flusher.step()  # NOGROUP: groups come back, from the start of each stream
+    await flusher.step()
     assert await store.count(CAMPAIGN) == 50
 
 
@@ -242,7 +245,7 @@ async def test_database_outage_holds_votes_in_redis_until_it_is_back(
     caplog.set_level(logging.INFO, logger="votesvc.ledger.flusher")
     async with running_service(redis_server.url, tmp_path / "api") as service:
         keys = service.app.state.keys
-        flusher = flusher_for(redis, ledger, keys, interval=interval)
+        flusher = flusher_for(redis, ledger, keys, flush_interval=interval)
         async with running_flusher(flusher):
             assert (await service.vote("N01", phone(0))).status_code == 201
 
@@ -274,7 +277,9 @@ async def test_a_ledger_file_that_cannot_be_created_is_an_outage_not_a_crash(
 ) -> None:
     caplog.set_level(logging.INFO)
     await prefill_streams(redis, keys, 10)
-    flusher = flusher_for(redis, SqliteStore(Path("/proc/nope/ledger.db")), keys, interval=0.05)
+    flusher = flusher_for(
+        redis, SqliteStore(Path("/proc/nope/ledger.db")), keys, flush_interval=0.05
+    )
     async with running_flusher(flusher):
 
         async def complained() -> bool:

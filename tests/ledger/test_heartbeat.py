@@ -8,12 +8,13 @@ import socket
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support import wait_for
 from tests.ledger.test_flusher import ended_pid
+from tests.support import wait_for
 from votesvc.keys import Keys
 from votesvc.ledger.flusher import Flusher
 from votesvc.ledger.heartbeat import live_flushers
 from votesvc.ledger.store import Store
+from votesvc.settings import Settings
 
 CAMPAIGN = "test-campaign"
 
@@ -26,7 +27,7 @@ def keys() -> Keys:
 async def test_an_idle_flusher_keeps_beating_until_it_retires(
     redis: aioredis.Redis, store: Store, keys: Keys
 ) -> None:
-    flusher = Flusher(redis, store, keys, interval=0.2, consumer="idlehost-1")
+    flusher = Flusher(redis, store, keys, Settings(flush_interval=0.2), consumer="idlehost-1")
     stop = asyncio.Event()
     task = asyncio.create_task(flusher.run(stop))
     try:

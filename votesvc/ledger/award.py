@@ -18,14 +18,12 @@ from datetime import UTC, datetime
 import orjson
 
 from votesvc.campaign import Campaign, Nominee
-from votesvc.errors import VotesvcError
 from votesvc.ledger.store import NomineeTotal
 
 __all__ = [
     "FORMATS",
     "TIE_RULE",
     "Award",
-    "AwardRefused",
     "Placing",
     "award_blockers",
     "rank_award",
@@ -37,10 +35,6 @@ TIE_RULE = (
     "(the accepted time of the vote that brought them to it), then by nominee id."
 )
 FORMATS = ("table", "csv", "json")
-
-
-class AwardRefused(VotesvcError):
-    """The award cannot be final yet; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from votesvc.entry import VoteEntry
 from votesvc.ledger.store import VoteRow
 
 __all__ = ["Entries"]
@@ -39,18 +40,20 @@ class Entries:
         """Add one ``(id, fields)`` entry as redis-py returns it."""
         entry_id, fields = entry
         try:
+            vote = VoteEntry.from_fields(fields)
+        except (KeyError, ValueError):  # UnicodeDecodeError is a ValueError
+            log.error("skipping a malformed stream entry %r: %r", entry_id, fields)
+        else:
             self.rows.append(
                 VoteRow(
-                    fields[b"id"].decode(),
+                    vote.vote_id,
                     self.campaign,
-                    fields[b"n"].decode(),
-                    fields[b"p"].decode(),
-                    fields[b"ip"].decode(),
-                    int(fields[b"ts"]),
+                    vote.nominee,
+                    vote.phone_hash,
+                    vote.ip_hash,
+                    vote.accepted_at,
                 )
             )
-        except (KeyError, ValueError, UnicodeDecodeError):
-            log.error("skipping a malformed stream entry %r: %r", entry_id, fields)
         self.ids.setdefault(shard, []).append(
             entry_id.decode() if isinstance(entry_id, bytes) else entry_id
         )

@@ -2,8 +2,9 @@
 
 Every shard's stream is read through the consumer group ``ledger``; each
 flusher is one consumer (``host-pid``), so any number can run side by side
-(one per ``serve`` worker, or ``votesvc flush`` processes). A cycle, every
-``interval`` or at once when the last one filled its batch:
+(one per ``serve`` worker, or ``votesvc flush`` processes). A cycle
+(:meth:`Flusher.step`), every ``interval`` or at once when the last one filled
+its batch:
 
 1. claim entries another consumer left pending: at once from a dead
    consumer of this host (its pid is gone), else after ``claim_after``
@@ -41,7 +42,8 @@ from votesvc.ledger.entries import Entries
 from votesvc.ledger.heartbeat import Heartbeat, consumer_name, ended_here
 from votesvc.ledger.store import Store, StoreUnavailable
 from votesvc.logs import ThrottledLog
-from votesvc.scripts import Script, load_script
+from votesvc.scripts import Script, load_script, register_scripts
+from votesvc.settings import Settings
 from votesvc.tally import read_counts
 
 __all__ = ["GROUP", "Flusher", "consumer_name"]
@@ -69,11 +71,8 @@ class Flusher:
         client: RedisClient,
         store: Store,
         keys: Keys,
+        settings: Settings,
         *,
-        interval: float = 0.25,
-        batch: int = 16384,
-        claim_after: float = 30.0,
-        snapshot_interval: float = 10.0,
         clock: Clock = system_clock,
         consumer: str | None = None,
     ) -> None:
@@ -82,21 +81,22 @@ class Flusher:
         self._keys = keys
         self._campaign = keys.campaign_id
         self._streams = keys.streams()
-        self.interval = interval
-        self._backoff_max = max(interval, _BACKOFF_MAX)
-        self._per_shard = max(1, batch // keys.shards)
+        self.interval = settings.flush_interval
+        self._backoff_max = max(self.interval, _BACKOFF_MAX)
+        self._per_shard = max(1, settings.flush_batch // keys.shards)
         # Entries one XREADGROUP reads: each call holds Redis (and the votes
         # behind it) for its whole run, so keep it well under a millisecond.
         self._per_call = min(self._per_shard, _READ_CHUNK)
-        self._claim_after_ms = int(claim_after * 1000)
-        self._snapshot_interval = snapshot_interval
+        self._claim_after_ms = int(settings.flush_claim_after * 1000)
+        self._snapshot_interval = settings.snapshot_interval
         self._clock = clock
         self.consumer = consumer or consumer_name()
-        self._heartbeat = Heartbeat(client, keys, self.consumer, every=interval)
+        self._heartbeat = Heartbeat(client, keys, self.consumer, every=self.interval)
         self._next_reap = 0.0
         self._next_stale_claim = 0.0
         self._next_snapshot = 0.0
         self._groups_ready = False
+        self._writing: _Batch | None = None  # a full batch being written while the next is read
         self._ack_script = load_script("ledger_ack")
         self._redis_log = ThrottledLog(log, every=10.0)
         self._store_log = ThrottledLog(log, every=10.0)
@@ -122,31 +122,17 @@ class Flusher:
             self.store.name,
             self.interval,
         )
-        backoff = _BACKOFF_START
-        writing: _Batch | None = None  # a full batch being written while the next is read
+        backoff = Backoff(self._backoff_max)
         try:
             while not stop.is_set():
                 started = time.monotonic()
-                full = False
                 try:
-                    entries, full = await self._read_batch()
-                    if writing is not None:
-                        batch, writing = writing, None
-                        await self._finish(batch)
-                    if entries.ids:
-                        task = asyncio.create_task(self._write(entries, stop))
-                        batch = _Batch(entries, task)
-                        if full and not stop.is_set():
-                            writing = batch
-                        else:
-                            await self._finish(batch)
-                    await self._maybe_snapshot()
-                    backoff = _BACKOFF_START
+                    full = await self.step(stop)
+                    backoff.reset()
                 except (RedisError, OSError) as exc:
                     self._groups_ready = False
                     self._redis_log.warn("flusher cannot reach Redis (%s); retrying", exc)
-                    await _wait(stop, backoff)
-                    backoff = min(backoff * 2, self._backoff_max)
+                    await backoff.wait(stop)
                     continue
                 except Exception:  # a bug must not stop the ledger: log it, try again
                     log.exception("flusher cycle failed")
@@ -155,24 +141,36 @@ class Flusher:
                 if not full:
                     await _wait(stop, self.interval - (time.monotonic() - started))
         finally:
-            if writing is not None:  # the batch in hand
-                try:
-                    await self._finish(writing)
-                except (RedisError, OSError) as exc:
-                    log.warning("last batch written but not acknowledged (%s)", exc)
+            try:
+                await self.settle()
+            except (RedisError, OSError) as exc:
+                log.warning("last batch written but not acknowledged (%s)", exc)
 
-    async def cycle(self, stop: asyncio.Event | None = None) -> bool:
-        """One read-write-acknowledge pass; True if a shard filled its batch.
+    async def step(self, stop: asyncio.Event | None = None) -> bool:
+        """One cycle: read a batch, write it, acknowledge it; True if a shard filled its share.
 
-        Raises RedisError when Redis fails. A database outage is waited out
-        here (with backoff) unless ``stop`` is set meanwhile, in which case the
-        batch stays pending in Redis for the next flusher.
+        After a full batch (a backlog) the step returns while that batch is still
+        being written, and the next step reads the following batch meanwhile;
+        :meth:`settle` finishes a batch left in hand. Raises RedisError when Redis
+        fails. A database outage is waited out (with backoff) unless ``stop`` is
+        set meanwhile, in which case the batch stays pending in Redis.
         """
-        await self._heartbeat.beat()
         entries, full = await self._read_batch()
-        if entries.ids and await self._write(entries, stop):
-            await self._acknowledge(entries)
+        await self.settle()
+        if entries.ids:
+            batch = _Batch(entries, asyncio.create_task(self._write(entries, stop)))
+            if full and not (stop is not None and stop.is_set()):
+                self._writing = batch
+            else:
+                await self._finish(batch)
+        await self._maybe_snapshot()
         return full
+
+    async def settle(self) -> None:
+        """Finish the batch a full step left in hand (written, then acknowledged)."""
+        batch, self._writing = self._writing, None
+        if batch is not None:
+            await self._finish(batch)
 
     async def catch_up(self) -> int:
         """Flush everything in the streams now, stealing every pending entry.
@@ -208,9 +206,14 @@ class Flusher:
                     await self._client.xgroup_delconsumer(stream, GROUP, self.consumer)
 
     async def ensure_groups(self) -> None:
-        """Create the consumer group on every stream (from its start) if missing."""
+        """Create the consumer group on every stream (from its start) if missing.
+
+        Also where a flusher registers the scripts: at its start, and again after
+        Redis lost its data.
+        """
         if self._groups_ready:
             return
+        await register_scripts(self._client)
         for stream in self._streams:
             try:
                 await self._client.xgroup_create(stream, GROUP, id="0", mkstream=True)
@@ -220,15 +223,14 @@ class Flusher:
         self._groups_ready = True
 
     async def _open_store(self, stop: asyncio.Event) -> bool:
-        backoff = _BACKOFF_START
+        backoff = Backoff(self._backoff_max)
         while not stop.is_set():
             try:
                 await self.store.open()
                 return True
             except StoreUnavailable as exc:
                 self._store_log.warn("ledger database unavailable at start (%s); retrying", exc)
-                await _wait(stop, backoff)
-                backoff = min(backoff * 2, self._backoff_max)
+                await backoff.wait(stop)
         return False
 
     async def _read_batch(self) -> tuple[Entries, bool]:
@@ -263,9 +265,8 @@ class Flusher:
     async def _read_new(self) -> tuple[Entries, bool]:
         """New entries of every shard, and whether a shard filled its share.
 
-        A plain XREADGROUP per shard, one at a time like the other calls (votes
-        get in between): it costs Redis about 4 us per entry, where packing the
-        entries into lines in Lua cost 7, and Redis is what the vote path waits on.
+        One XREADGROUP per shard of at most ``_per_call`` entries, one call at a
+        time like the others, so that votes get in between.
         """
         entries = Entries(self._campaign)
         full = False
@@ -341,7 +342,7 @@ class Flusher:
         self, entries: Entries, stop: asyncio.Event | None, *, retry: bool = True
     ) -> bool:
         rows = entries.rows
-        backoff = _BACKOFF_START
+        backoff = Backoff(self._backoff_max)
         failed = False
         while True:
             try:
@@ -355,11 +356,7 @@ class Flusher:
                 failed = True
                 if not retry or (stop is not None and stop.is_set()):
                     return False
-                if stop is None:
-                    await asyncio.sleep(backoff)
-                else:
-                    await _wait(stop, backoff)
-                backoff = min(backoff * 2, self._backoff_max)
+                await backoff.wait(stop)
                 continue
             if failed:
                 log.info("ledger writable again: %d held votes written", len(rows))
@@ -403,8 +400,29 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
+class Backoff:
+    """Waits that double from ``_BACKOFF_START`` up to ``cap`` seconds, while something is down."""
+
+    __slots__ = ("_cap", "_next")
+
+    def __init__(self, cap: float) -> None:
+        self._cap = cap
+        self._next = _BACKOFF_START
+
+    def reset(self) -> None:
+        self._next = _BACKOFF_START
+
+    async def wait(self, stop: asyncio.Event | None) -> None:
+        """Wait the current delay (less if ``stop`` is set meanwhile), then double it."""
+        await _wait(stop, self._next)
+        self._next = min(self._next * 2, self._cap)
+
+
+async def _wait(stop: asyncio.Event | None, seconds: float) -> None:
     if seconds <= 0:
+        return
+    if stop is None:
+        await asyncio.sleep(seconds)
         return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)

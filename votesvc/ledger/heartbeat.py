@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import socket
 from typing import Any
@@ -26,7 +25,7 @@ from redis.exceptions import RedisError
 from votesvc.connection import RedisClient
 from votesvc.keys import Keys
 from votesvc.processes import pid_alive
-from votesvc.scripts import Script, load_script
+from votesvc.scripts import load_script
 
 __all__ = ["BEAT_EVERY", "Heartbeat", "consumer_name", "ended_here", "live_flushers"]
 
@@ -92,11 +91,7 @@ async def live_flushers(
     return live
 
 
-@functools.cache
-def _script() -> Script:
-    return load_script("ledger_beat")
-
-
 async def _call(client: RedisClient, key: str, consumer: str) -> list[Any]:
-    reply: list[Any] = await _script()(client, [key], [consumer, int(FORGET_AFTER * 1000)])
+    script = load_script("ledger_beat")
+    reply: list[Any] = await script(client, [key], [consumer, int(FORGET_AFTER * 1000)])
     return reply

@@ -1,11 +1,14 @@
 """Reconciling Redis with the ledger: live counts = durable counts + pending votes.
 
 A vote is *pending* while its stream entry is in Redis and its row is not in
-the ledger yet. ``reconcile`` reads every shard's counter and stream in one
-MULTI (a consistent picture of Redis), then asks the ledger which of those
-entries it already holds, then the durable counts. Votes cast while it runs
-can make one reading disagree, so a difference is read again before it is
-reported: on a quiet system the report is exact.
+the ledger yet. ``reconcile`` reads every shard's counter and its stream's
+last entry id in one MULTI (a consistent picture of Redis that holds it for
+microseconds, whatever the backlog), then the streams' entries up to those ids
+in chunks, then asks the ledger which of those entries it already holds, then
+the durable counts. An entry flushed and trimmed between the MULTI and its
+chunk is in the ledger by then, so it is counted there. Votes cast while it
+runs can make one reading disagree, so a difference is read again before it
+is reported: on a quiet system the report is exact.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from votesvc.connection import RedisClient
+from votesvc.entry import VoteEntry
 from votesvc.keys import Keys
 from votesvc.ledger.store import Store
 
@@ -45,14 +49,20 @@ class Reconciliation:
         return not self.differences
 
 
-async def _stream_votes(client: RedisClient, stream: str, shard: int) -> list[PendingVote]:
+async def _stream_votes(
+    client: RedisClient, stream: str, shard: int, last: str = "+"
+) -> list[PendingVote]:
+    """The votes in ``stream`` up to entry id ``last``, read in chunks."""
     votes: list[PendingVote] = []
     start = "-"
     while True:
-        entries: Any = await client.xrange(stream, start, "+", count=_XRANGE_CHUNK)
+        entries: Any = await client.xrange(stream, start, last, count=_XRANGE_CHUNK)
         for _, fields in entries:
-            if b"id" in fields and b"n" in fields:
-                votes.append(PendingVote(shard, fields[b"id"].decode(), fields[b"n"].decode()))
+            try:
+                entry = VoteEntry.from_fields(fields)
+            except (KeyError, ValueError):
+                continue  # malformed: the flusher skips it too, it is no vote
+            votes.append(PendingVote(shard, entry.vote_id, entry.nominee))
         if len(entries) < _XRANGE_CHUNK:
             return votes
         start = "(" + entries[-1][0].decode()
@@ -79,20 +89,22 @@ async def pending_votes(client: RedisClient, keys: Keys, store: Store) -> list[P
 async def _read_once(
     client: RedisClient, keys: Keys, store: Store, *, cluster: bool
 ) -> Reconciliation:
-    # One MULTI over every shard's counter and stream (per shard on a cluster).
+    # One MULTI over every shard's counter and last stream entry (per shard on a cluster).
     pipe = client.pipeline(transaction=not cluster)
     for shard in range(keys.shards):
         pipe.hgetall(keys.tally(shard))
-        pipe.xrange(keys.stream(shard), "-", "+")
+        pipe.xrevrange(keys.stream(shard), "+", "-", count=1)
     replies = await pipe.execute()
     live: dict[str, int] = {}
     in_streams: list[PendingVote] = []
     for shard in range(keys.shards):
         for nominee, votes in replies[2 * shard].items():
             live[nominee.decode()] = live.get(nominee.decode(), 0) + int(votes)
-        for _, fields in replies[2 * shard + 1]:
-            if b"id" in fields and b"n" in fields:
-                in_streams.append(PendingVote(shard, fields[b"id"].decode(), fields[b"n"].decode()))
+        last = replies[2 * shard + 1]
+        if last:
+            in_streams += await _stream_votes(
+                client, keys.stream(shard), shard, last[0][0].decode()
+            )
     pending: dict[str, int] = {}
     for vote in await _not_in_ledger(store, keys.campaign_id, in_streams):
         pending[vote.nominee] = pending.get(vote.nominee, 0) + 1

@@ -38,16 +38,7 @@ def build_flusher(
     settings: Settings, client: RedisClient, keys: Keys, clock: Clock = system_clock
 ) -> Flusher:
     """A flusher for ``settings`` (its store is opened by ``run``)."""
-    return Flusher(
-        client,
-        build_store(settings),
-        keys,
-        interval=settings.flush_interval,
-        batch=settings.flush_batch,
-        claim_after=settings.flush_claim_after,
-        snapshot_interval=settings.snapshot_interval,
-        clock=clock,
-    )
+    return Flusher(client, build_store(settings), keys, settings, clock=clock)
 
 
 class FlusherTask:

@@ -26,10 +26,6 @@ from votesvc.ledger.store.schema import MIGRATIONS
 __all__ = ["PostgresStore"]
 
 _COLUMNS = ("vote_id", "campaign", "nominee", "phone_hash", "ip_hash", "accepted_at")
-# No connection floor (min_size=0): a pool with one reconnects in the background
-# while the server is down and logs a traceback each try (asyncpg >= 0.32), next
-# to the flusher's own throttled warning. Without it a connection is made when
-# one is needed, and a failure reaches the caller as StoreUnavailable, only.
 _CHUNK = 5000
 _MIGRATION_LOCK = 0x766F746573  # pg_advisory_xact_lock key: one migrator at a time
 # What asyncpg raises when the server is gone, restarting or refusing. That
@@ -68,6 +64,11 @@ class PostgresStore:
             try:
                 self._pool = await asyncpg.create_pool(
                     self.dsn,
+                    # No connection floor: a pool with one reconnects in the background
+                    # while the server is down and logs a traceback each try (asyncpg >=
+                    # 0.32), next to the flusher's own throttled warning. Without it a
+                    # connection is made when one is needed, and a failure reaches the
+                    # caller as StoreUnavailable, only.
                     min_size=0,
                     max_size=self._pool_size,
                     init=_prepare_connection,

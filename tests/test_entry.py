@@ -1,0 +1,47 @@
+"""The vote stream entry: defined once in Python, and what cast_vote.lua really writes."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.support import SECRET, FakeClock, make_campaign, phone
+from votesvc.entry import ENTRY_FIELDS, VoteEntry
+from votesvc.keys import Keys
+from votesvc.phones import hash_phone
+from votesvc.scripts import register_scripts
+from votesvc.settings import Settings
+from votesvc.votes import ACCEPTED, VoteCaster
+
+
+async def test_cast_vote_writes_exactly_the_entry_fields(redis: aioredis.Redis) -> None:
+    campaign = make_campaign()
+    keys = Keys(campaign.id, 4)
+    clock = FakeClock()
+    caster = VoteCaster(redis, campaign, keys, clock, Settings(shards=4))
+    await register_scripts(redis)
+    nominee = campaign.nominee("N03")
+    assert nominee is not None
+    phone_hash = hash_phone(SECRET, phone(1))
+    status, _, vote_id = await caster.cast(nominee, phone_hash, "00000000000000ab")
+    assert status == ACCEPTED
+    [(_, fields)] = await redis.xrange(keys.stream(keys.shard_of(phone_hash)))
+    assert tuple(name.decode() for name in fields) == ENTRY_FIELDS
+    assert VoteEntry.from_fields(fields) == VoteEntry(
+        vote_id, int(clock() * 1000), "N03", phone_hash, "00000000000000ab"
+    )
+
+
+def test_fields_round_trip() -> None:
+    entry = VoteEntry("019aa8", 1_780_000_000_123, "N07", "ab" * 32, "cd" * 8)
+    raw = {name.encode(): value.encode() for name, value in entry.fields().items()}
+    assert VoteEntry.from_fields(raw) == entry
+
+
+@pytest.mark.parametrize("missing", ENTRY_FIELDS)
+def test_a_missing_field_is_malformed(missing: str) -> None:
+    entry = VoteEntry("019aa8", 1, "N07", "ab", "cd")
+    raw = {name.encode(): value.encode() for name, value in entry.fields().items()}
+    del raw[missing.encode()]
+    with pytest.raises(KeyError):
+        VoteEntry.from_fields(raw)
