@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -42,7 +43,7 @@ class LocalCluster:
                 )
             )  # fmt: skip
         for port in self.ports:
-            wait_until(lambda port=port: self._answers(port), within, f"cluster node {port} up")
+            wait_until(functools.partial(self._answers, port), within, f"cluster node {port} up")
         nodes = [f"127.0.0.1:{port}" for port in self.ports]
         subprocess.run(
             [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
@@ -78,7 +79,7 @@ class LocalCluster:
     def _state_ok(self, port: int) -> bool:
         client = self._client(port)
         try:
-            info = client.execute_command("CLUSTER INFO")
+            info = client.execute_command("CLUSTER INFO")  # type: ignore[no-untyped-call]
         except redis.RedisError:
             return False
         finally:

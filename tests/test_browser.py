@@ -184,12 +184,12 @@ def test_dashboard_polls_with_if_none_match_without_event_source(
     page = context.new_page()
     page.add_init_script("delete window.EventSource")
     conditional: list[str | None] = []
-    page.on(
-        "request",
-        lambda r: (
-            r.url.endswith("/v1/tally") and conditional.append(r.headers.get("if-none-match"))
-        ),
-    )
+
+    def note_poll(request: Any) -> None:
+        if request.url.endswith("/v1/tally"):
+            conditional.append(request.headers.get("if-none-match"))
+
+    page.on("request", note_poll)
     open_dashboard(page, site)
     expect(page.locator("body")).to_have_attribute("data-mode", "poll")
     before = total(api)

@@ -50,7 +50,9 @@ async def test_votes_and_tally_on_a_cluster(cluster: LocalCluster, tmp_path: Pat
         nodes_with_counters = set()
         for key in svc.app.state.keys.tallies():
             if await client.exists(key):
-                nodes_with_counters.add(client.get_node_from_key(key).name)
+                node = client.get_node_from_key(key)
+                assert node is not None
+                nodes_with_counters.add(node.name)
         # the counter shards are spread over the masters
         assert len(nodes_with_counters) > 1
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import DataError
 
@@ -23,11 +24,12 @@ COMMANDS: list[tuple[object, ...]] = [
 
 @pytest.mark.parametrize("args", COMMANDS)
 async def test_commands_go_on_the_wire_as_redis_py_packs_them(
-    redis_server: EmbeddedRedis, args: tuple[object, ...]
+    redis_server: EmbeddedRedis, args: tuple[str | int | float | bytes, ...]
 ) -> None:
     client = connect(Settings(redis_url=redis_server.url))
+    assert isinstance(client, Redis)
     try:
-        connection = await client.connection_pool.get_connection()
+        connection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             ours = b"".join(connection.pack_command(*args))
             theirs = b"".join(AbstractConnection.pack_command(connection, *args))
@@ -48,7 +50,7 @@ async def test_the_client_round_trips_values_and_refuses_bad_types(
         assert await client.get("votesvc-test:k") == "价格 \x00".encode()
         assert "maxmemory" in await client.config_get("maxmemory")
         with pytest.raises(DataError):
-            await client.set("votesvc-test:k", True)  # type: ignore[arg-type]
+            await client.set("votesvc-test:k", True)
         await client.delete("votesvc-test:k")
     finally:
         await client.aclose()

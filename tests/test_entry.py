@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import redis.asyncio as aioredis
 
@@ -25,7 +27,8 @@ async def test_cast_vote_writes_exactly_the_entry_fields(redis: aioredis.Redis) 
     phone_hash = hash_phone(SECRET, phone(1))
     status, _, vote_id = await caster.cast(nominee, phone_hash, "00000000000000ab")
     assert status == ACCEPTED
-    [(_, fields)] = await redis.xrange(keys.stream(keys.shard_of(phone_hash)))
+    entries: Any = await redis.xrange(keys.stream(keys.shard_of(phone_hash)))
+    [(_, fields)] = entries
     assert tuple(name.decode() for name in fields) == ENTRY_FIELDS
     assert VoteEntry.from_fields(fields) == VoteEntry(
         vote_id, int(clock() * 1000), "N03", phone_hash, "00000000000000ab"

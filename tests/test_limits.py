@@ -228,15 +228,18 @@ async def test_no_raw_phone_number_is_stored_in_redis(
     dump = []
     async for key in redis.scan_iter("*"):
         dump.append(key)
-        kind = (await redis.type(key)).decode()
+        kind_reply: Any = await redis.type(key)
+        kind = kind_reply.decode()
         if kind == "string":
             dump.append(await redis.get(key))
         elif kind == "hash":
-            for field, value in (await redis.hgetall(key)).items():
+            fields: Any = await redis.hgetall(key)
+            for field, value in fields.items():
                 dump += [field, value]
         elif kind == "stream":
-            for _, fields in await redis.xrange(key):
-                for field, value in fields.items():
+            entries: Any = await redis.xrange(key)
+            for _, entry in entries:
+                for field, value in entry.items():
                     dump += [field, value]
         else:
             raise AssertionError(f"unexpected key type {kind} for {key!r}")

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from tests.support import SECRET, FakeClock, make_campaign, phone
 from votesvc.campaign import Campaign
-from votesvc.connection import connect
+from votesvc.connection import RedisClient, connect
 from votesvc.errors import RedisUnavailable
 from votesvc.keys import Keys
 from votesvc.phones import hash_phone
@@ -47,7 +47,7 @@ RULES = {
 class Caster:
     """A VoteCaster on a real Redis, with the helpers the tests need."""
 
-    def __init__(self, client: aioredis.Redis, campaign: Campaign) -> None:
+    def __init__(self, client: RedisClient, campaign: Campaign) -> None:
         self.client = client
         self.campaign = campaign
         self.keys = Keys(campaign.id, 16)
@@ -75,14 +75,17 @@ class Caster:
         phone_key = Keys.phone_key(phone_hash(n))
         shard = self.keys.shard_of(phone_hash(n))
         record = await self.client.hget(self.keys.day(shard, "20260615"), phone_key)
-        return None if record is None else bytes(record).partition(b":")[0]
+        if record is None:
+            return None
+        assert isinstance(record, bytes)
+        return record.partition(b":")[0]
 
 
 def phone_hash(n: int) -> str:
     return hash_phone(SECRET, phone(n))
 
 
-async def script_calls(client: aioredis.Redis) -> int:
+async def script_calls(client: RedisClient) -> int:
     stats = await client.info("commandstats")
     return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
 

@@ -152,7 +152,7 @@ async def test_a_redelivered_batch_changes_nothing(
     redis: aioredis.Redis, store: Store, keys: Keys
 ) -> None:
     await prefill_streams(redis, keys, 200)
-    entries = {s: await redis.xrange(s) for s in keys.streams()}
+    entries: dict[str, Any] = {s: await redis.xrange(s) for s in keys.streams()}
     flusher = flusher_for(redis, store, keys)
     await flusher.step()
     assert await store.count(CAMPAIGN) == 200
