@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,7 +28,13 @@ from votesvc.sse import TallyStream
 
 
 class EventReader:
-    """Reads a ``text/event-stream`` response one event (or comment) at a time."""
+    """Reads a ``text/event-stream`` response one event (or comment) at a time.
+
+    A reader must live as long as its stream: it holds the response's line
+    iterator, an async generator, and when a part-read one is dropped asyncio
+    closes it, which makes httpx close the response and its connection; the
+    server then sees the client leave. :func:`open_stream` ties the two together.
+    """
 
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
@@ -52,6 +59,13 @@ class EventReader:
             if kind == "data":
                 result: dict[str, Any] = value
                 return result
+
+
+@contextlib.asynccontextmanager
+async def open_stream(http: httpx.AsyncClient, url: str) -> AsyncIterator[EventReader]:
+    """``GET url`` as a stream, read through one reader that lives as long as the block."""
+    async with http.stream("GET", url) as response:
+        yield EventReader(response)
 
 
 @pytest.fixture
@@ -99,11 +113,11 @@ async def test_first_event_is_the_current_snapshot(
     await cast(client, server, "N07", 1)
     await wait_for(lambda: _total_is(client, server, 1))
     tally = (await client.get(f"{server.url}/v1/tally")).json()
-    async with client.stream("GET", f"{server.url}/v1/tally/stream") as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        assert response.headers["cache-control"] == "no-store"
-        first = await EventReader(response).next_data(within=2)
+    async with open_stream(client, f"{server.url}/v1/tally/stream") as stream:
+        assert stream.response.status_code == 200
+        assert stream.response.headers["content-type"].startswith("text/event-stream")
+        assert stream.response.headers["cache-control"] == "no-store"
+        first = await stream.next_data(within=2)
     assert first == tally
 
 
@@ -112,8 +126,7 @@ async def test_changes_are_pushed_at_most_twice_a_second(
 ) -> None:
     server = live_factory(tally_refresh=0.05)
     votes = 40
-    async with client.stream("GET", f"{server.url}/v1/tally/stream") as response:
-        reader = EventReader(response)
+    async with open_stream(client, f"{server.url}/v1/tally/stream") as reader:
         assert (await reader.next_data())["total"] == 0
 
         async def vote_steadily() -> None:
@@ -136,8 +149,7 @@ async def test_changes_are_pushed_at_most_twice_a_second(
 
 async def test_idle_stream_gets_heartbeats(live_factory: Any, client: httpx.AsyncClient) -> None:
     server = live_factory(sse_heartbeat=0.2)
-    async with client.stream("GET", f"{server.url}/v1/tally/stream") as response:
-        reader = EventReader(response)
+    async with open_stream(client, f"{server.url}/v1/tally/stream") as reader:
         await reader.next_data()
         assert await reader.next(within=3) == ("comment", "heartbeat")
 
@@ -146,31 +158,30 @@ async def test_open_streams_are_bounded(live_factory: Any, client: httpx.AsyncCl
     server = live_factory(sse_max=2)
     streams: TallyStream = server.app.state.streams
     url = f"{server.url}/v1/tally/stream"
-    async with client.stream("GET", url) as first, client.stream("GET", url) as second:
-        await EventReader(first).next_data()
-        await EventReader(second).next_data()
-        refused = await client.get(url)
-        assert refused.status_code == 503
+    async with open_stream(client, url) as first, open_stream(client, url) as second:
+        await first.next_data()
+        await second.next_data()
+        # Streamed, so a stream admitted by mistake fails on its status, not as a read timeout.
+        async with client.stream("GET", url) as refused:
+            assert refused.status_code == 503
+            await refused.aread()
         assert refused.json()["error"]["code"] == "unavailable"
         assert int(refused.headers["retry-after"]) >= 1
     await wait_for(lambda: _is(streams.open_streams == 0))
-    async with client.stream("GET", url) as again:
-        assert again.status_code == 200
-        await EventReader(again).next_data()
+    async with open_stream(client, url) as again:
+        assert again.response.status_code == 200
+        await again.next_data()
 
 
 async def test_stream_follows_redis_down_and_back(
-    tmp_path: Path, client: httpx.AsyncClient
+    tmp_path: Path, client: httpx.AsyncClient, own_redis: EmbeddedRedis
 ) -> None:
-    own_redis = EmbeddedRedis(tmp_path / "own")
-    own_redis.start()
     settings = Settings(
         data_dir=tmp_path, redis_url=own_redis.url, secret=b"s", flush_in_serve=False
     )
     server = LiveServer(create_app(settings, campaign=make_campaign(), clock=FakeClock())).start()
     try:
-        async with client.stream("GET", f"{server.url}/v1/tally/stream") as response:
-            reader = EventReader(response)
+        async with open_stream(client, f"{server.url}/v1/tally/stream") as reader:
             assert (await reader.next_data())["stale"] is False
             await asyncio.to_thread(own_redis.stop)
             assert (await reader.next_data())["stale"] is True
@@ -178,7 +189,6 @@ async def test_stream_follows_redis_down_and_back(
             assert (await reader.next_data(within=10))["stale"] is False
     finally:
         server.stop()
-        own_redis.stop()
 
 
 async def _total_is(client: httpx.AsyncClient, server: LiveServer, total: int) -> bool:
