@@ -9,12 +9,12 @@ run: setup
 	$(BIN)/votesvc serve
 
 test: setup-test lint
-	$(BIN)/pytest
+	$(BIN)/pytest --cov
 
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy votesvc
+	$(BIN)/mypy votesvc tests loadtest
 
 setup: $(VENV)/.installed
 	@bash deploy/system-packages.sh run
@@ -29,7 +29,7 @@ loadtest: setup $(VENV)/.installed-load
 # The vote-path benchmark; writes its section of BENCHMARKS.md (wrk, redis-benchmark: root once).
 bench: $(VENV)/.installed
 	@bash deploy/system-packages.sh bench
-	$(BIN)/python loadtest/bench.py
+	$(BIN)/python -m loadtest.bench
 
 $(VENV)/.installed-load: $(VENV)/.installed
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,load]'

@@ -4,7 +4,8 @@
 
 For each store it starts an embedded Redis (AOF, appendfsync always) in a
 temporary directory, pre-fills the 16 vote streams with synthetic accepted
-votes server-side (loadtest/prefill_votes.lua, not through HTTP), then runs
+votes, built as ``votesvc.entry.VoteEntry`` and appended by a small script
+(loadtest/prefill_votes.lua), not through HTTP, then runs
 the real flusher (consumer group reads, idempotent inserts, XACK + XDEL) until
 every vote is in the ledger, and prints votes/s. SQLite runs as the service
 runs it (WAL, synchronous=FULL); PostgreSQL is a throwaway cluster with its
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -24,26 +26,61 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from tests.pgcluster import PgCluster, postgres_available
+from votesvc.connection import connect
+from votesvc.entry import ENTRY_FIELDS, VoteEntry
 from votesvc.keys import Keys
 from votesvc.ledger.flusher import Flusher
 from votesvc.ledger.store import Store
 from votesvc.ledger.store.postgres import PostgresStore
 from votesvc.ledger.store.sqlite import SqliteStore
 from votesvc.redis_server import EmbeddedRedis
+from votesvc.settings import Settings
 
 CAMPAIGN = "bench"
-SHARDS = 16
+SHARDS = Settings().shards
+NOMINEES = 30
+FIRST_VOTE_MS = 1_780_000_000_000
 PREFILL = (Path(__file__).parent / "prefill_votes.lua").read_text()
+PREFILL_PER_CALL = 1000  # entries
 
 
-async def prefill(client: aioredis.Redis, keys: Keys, votes: int) -> None:
+def synthetic_vote(n: int) -> VoteEntry:
+    """Vote ``n`` of the prefill: its own id, phone, IP and millisecond; nominees in turn."""
+    digest = hashlib.sha1(str(n).encode()).hexdigest()  # 40 hex digits
+    accepted_at = FIRST_VOTE_MS + n
+    return VoteEntry(
+        vote_id=f"{accepted_at:012x}{digest[:20]}",
+        accepted_at=accepted_at,
+        nominee=f"N{n % NOMINEES + 1:02d}",
+        phone_hash=digest + digest[:24],
+        ip_hash=digest[24:40],
+    )
+
+
+async def prefill(url: str, keys: Keys, votes: int) -> None:
+    """Append ``votes`` synthetic accepted votes to the streams, split evenly over the shards."""
+    # Packed by hiredis, as the service sends its calls: an argument per field and value.
+    client = connect(Settings(redis_url=url, redis_timeout=30.0))
     script = client.register_script(PREFILL)
     per_shard = votes // SHARDS
-    for shard in range(SHARDS):
-        first = shard * per_shard
-        for start in range(first, first + per_shard, 20_000):
-            count = min(20_000, first + per_shard - start)
-            await script(keys=[keys.stream(shard)], args=[start, count, 30, 1_780_000_000_000])
+    sent: asyncio.Future[object] | None = None
+    try:
+        for shard in range(SHARDS):
+            first = shard * per_shard
+            for start in range(first, first + per_shard, PREFILL_PER_CALL):
+                args: list[str | int] = [len(ENTRY_FIELDS)]
+                for n in range(start, min(start + PREFILL_PER_CALL, first + per_shard)):
+                    for pair in synthetic_vote(n).fields().items():
+                        args += pair
+                # Build the next call while Redis runs this one.
+                if sent is not None:
+                    await sent
+                sent = asyncio.ensure_future(script(keys=[keys.stream(shard)], args=args))
+                await asyncio.sleep(0)  # let it go out
+        if sent is not None:
+            await sent
+    finally:
+        await client.aclose()
 
 
 async def redis_cpu(client: aioredis.Redis) -> float:
@@ -55,7 +92,8 @@ async def flush_all(
     client: aioredis.Redis, keys: Keys, store: Store, votes: int, batch: int
 ) -> tuple[float, float, float]:
     """Wall seconds, flusher CPU seconds (this process), Redis CPU seconds."""
-    flusher = Flusher(client, store, keys, interval=1.0, batch=batch, consumer="bench-1")
+    settings = Settings(flush_interval=1.0, flush_batch=batch)
+    flusher = Flusher(client, store, keys, settings, consumer="bench-1")
     await store.open()
     await flusher.ensure_groups()
     stop = asyncio.Event()
@@ -87,7 +125,7 @@ async def bench_store(
     store: Store
     try:
         keys = Keys(CAMPAIGN, SHARDS)
-        await prefill(client, keys, votes)
+        await prefill(server.url, keys, votes)
         if name == "sqlite":
             store = SqliteStore(workdir / "ledger.sqlite3")
         else:

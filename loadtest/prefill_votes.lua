@@ -1,15 +1,9 @@
--- Append ARGV[2] synthetic accepted votes to the stream KEYS[1], numbered from
--- ARGV[1], with the fields the vote path writes (id, ts, n, p, ip).
+-- Append synthetic accepted votes to the stream KEYS[1]. ARGV[1] is the number
+-- of fields of an entry; then come the entries, each as its field and value
+-- pairs (``VoteEntry.fields()`` in votesvc/entry.py: the format lives there).
 -- For the flusher benchmark only: it never runs in the service.
-local first, count, nominees, ts0 = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
-  tonumber(ARGV[4])
-for n = first, first + count - 1 do
-  local h = redis.sha1hex(tostring(n))
-  redis.call('XADD', KEYS[1], '*',
-    'id', string.format('%012x', ts0 + n) .. string.sub(h, 1, 20),
-    'ts', tostring(ts0 + n),
-    'n', string.format('N%02d', n % nominees + 1),
-    'p', h .. string.sub(h, 1, 24),
-    'ip', string.sub(h, 25, 40))
+local width = 2 * tonumber(ARGV[1])
+for i = 2, #ARGV, width do
+  redis.call('XADD', KEYS[1], '*', unpack(ARGV, i, i + width - 1))
 end
-return count
+return (#ARGV - 1) / width

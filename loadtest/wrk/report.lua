@@ -1,5 +1,5 @@
 -- wrk script: the report line of every bench run. Alone it makes plain GETs of the
--- URL; done() prints one line "WRK {...}" (JSON) for loadtest/bench.py.
+-- URL; done() prints one line "WRK {...}" (JSON) for loadtest/bench/wrk.py.
 
 function done(summary, latency, requests)
   local e = summary.errors

@@ -4,7 +4,7 @@
 --
 -- Phones are <first phone> + n * T + thread index, so threads never share one;
 -- give every run its own range. vote_paced.lua adds a send schedule.
--- done() prints one line "WRK {...}" (JSON) for loadtest/bench.py.
+-- done() prints one line "WRK {...}" (JSON) for loadtest/bench/wrk.py.
 
 dofile("report.lua")
 

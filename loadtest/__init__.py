@@ -1,0 +1,1 @@
+"""Load tests and benchmarks of votesvc (see loadtest/README.md); not part of the package."""

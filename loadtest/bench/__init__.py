@@ -1,0 +1,33 @@
+"""The vote-path benchmark: one command, one server configuration, every figure.
+
+    make bench                      # or: .venv/bin/python -m loadtest.bench
+
+For each worker count (1 and 2) it starts ``votesvc serve`` once and measures,
+against that one server, with wrk (Debian's ``wrk``; Lua scripts in
+``loadtest/wrk``):
+
+- the ceiling: ``GET /healthz``, the bare endpoint of the same stack;
+- ``POST /v1/votes`` at full load, every vote from a new phone (all ``201``);
+- ``GET /v1/tally`` at full load;
+- vote latency (p50/p99) at half of the measured vote peak, paced open-loop;
+- server CPU-seconds per vote (``/proc/<pid>/stat`` of the server processes).
+
+Then Redis alone runs the project's own ``cast_vote.lua`` under
+``redis-benchmark`` (Debian's ``redis-tools``), and a fresh Redis takes a day's
+votes of 1,000,000 voters, cast through votesvc's own ``VoteCaster``, to weigh
+the state a phone keeps for its day (stream entries are weighed apart).
+
+Pinning, on a machine with two or more CPUs: the one-worker server runs on the
+first CPU, wrk and the flusher on the second; Redis is not pinned (it takes
+what the others leave). Two workers may use every CPU. The benchmark has its
+own campaign file (an IP limit loopback cannot hit, burst and daily limits that
+unique phones never reach), its own data directory (deleted afterwards), its
+own embedded Redis, and runs ``votesvc flush`` as its own process (the paced
+run is repeated with the flusher paused, to show what its reads cost the vote
+p99). Results are printed and written to ``BENCHMARKS.md`` (its own section
+only).
+
+Modules: ``processes`` (pinning, CPU time, stopping), ``wrk`` (one wrk run),
+``server`` (the HTTP figures of one ``votesvc serve``), ``redis_side`` (Redis
+alone: redis-benchmark and memory), ``report`` (the markdown section).
+"""

@@ -1,0 +1,134 @@
+"""``python -m loadtest.bench``: measure everything, print it, write BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import redis
+
+import loadtest.bench
+from loadtest.bench.campaign import SECRET, campaign_toml
+from loadtest.bench.processes import VENV_BIN, Pinning, need_tools, stop
+from loadtest.bench.redis_side import RedisFigures, redis_benchmark, redis_memory
+from loadtest.bench.report import report, write_section
+from loadtest.bench.server import ServerFigures, measure_server
+from loadtest.bench.wrk import Phones
+from votesvc.redis_server import EmbeddedRedis
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def measure(
+    opts: argparse.Namespace, pinning: Pinning, work: Path
+) -> tuple[list[ServerFigures], RedisFigures, str]:
+    """Every figure: the servers, Redis alone, Redis memory; and what the flusher was."""
+    campaign = work / "campaign.toml"
+    campaign.write_text(campaign_toml())
+    server = EmbeddedRedis(work / "data", appendfsync=opts.appendfsync)
+    server.start()
+    env = {
+        **os.environ,
+        "VOTESVC_DATA_DIR": str(work / "data"),
+        "VOTESVC_CAMPAIGN": str(campaign),
+        "VOTESVC_SECRET": SECRET,
+        "VOTESVC_REDIS_URL": server.url,
+        "VOTESVC_LOG_LEVEL": "WARNING",
+        "VOTESVC_FLUSH_IN_SERVE": "false",  # the flusher runs as its own process
+    }
+    flusher_process = subprocess.Popen(
+        ["taskset", "-c", pinning.load, str(VENV_BIN / "votesvc"), "flush"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    flusher = "`votesvc flush` in its own process"
+    helpers = {"Redis": server.pid() or 0, "flusher": flusher_process.pid}
+    client = redis.Redis(unix_socket_path=str(server.socket))
+    phones = Phones()
+    print(f"bench: pinning: {pinning.text}; flusher: {flusher}", flush=True)
+    try:
+        servers = [
+            measure_server(int(n), opts, env, pinning, phones, client, helpers)
+            for n in opts.workers.split(",")
+        ]
+        if flusher_process.poll() is not None:
+            flusher = f"`votesvc flush` (it exited early, status {flusher_process.returncode})"
+        print("  Redis alone: redis-benchmark with cast_vote.lua", flush=True)
+        store = RedisFigures()
+        store.script_rate = redis_benchmark(server, pinning, opts.redis_requests, 1)
+        store.batch_rate = redis_benchmark(server, pinning, opts.redis_requests, store.batch)
+    finally:
+        client.close()
+        stop(flusher_process)
+        server.stop()
+    print(f"  Redis memory: {opts.voters:,} voters cast through cast_vote.lua", flush=True)
+    memory = redis_memory(work / "memory", opts.voters)
+    store.voters = memory.voters
+    store.bytes_per_phone_day = memory.bytes_per_phone_day
+    store.bytes_per_phone_day_usage = memory.bytes_per_phone_day_usage
+    store.codes_per_phone_day = memory.codes_per_phone_day
+    store.bytes_per_stream_entry = memory.bytes_per_stream_entry
+    return servers, store, flusher
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        levels = sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of connection counts: {text!r}") from None
+    if not levels or levels[0] < 1:
+        raise argparse.ArgumentTypeError("connection counts must be positive")
+    return levels
+
+
+def main() -> int:
+    description = (loadtest.bench.__doc__ or "").split("\n\n")[0]
+    parser = argparse.ArgumentParser(prog="python -m loadtest.bench", description=description)
+    parser.add_argument("--workers", default="1,2", help="worker counts (default 1,2)")
+    parser.add_argument("--seconds", type=int, default=5, help="seconds per full-load run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument(
+        "--connections",
+        type=_levels,
+        default=_levels("50,100,200,400"),
+        help="wrk connection counts to probe; each endpoint runs at its peak",
+    )
+    parser.add_argument("--probe-seconds", type=int, default=3, help="seconds per probe run")
+    parser.add_argument("--paced-seconds", type=int, default=15)
+    parser.add_argument("--paced-connections", type=int, default=64)
+    parser.add_argument("--voters", type=int, default=1_000_000)
+    parser.add_argument("--redis-requests", type=int, default=400_000)
+    parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--appendfsync",
+        choices=("always", "everysec"),
+        default="always",
+        help="the embedded Redis's AOF policy (default always, as `votesvc serve`)",
+    )
+    opts = parser.parse_args()
+    need_tools()
+
+    load = f"{os.getloadavg()[0]:.2f}"
+    pinning = Pinning.plan()
+    work = Path(tempfile.mkdtemp(prefix="votesvc-bench-"))
+    try:
+        servers, store, flusher = measure(opts, pinning, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    text = report(opts, servers, store, pinning, flusher, load)
+    print()
+    print(text)
+    if not opts.no_write:
+        write_section(opts.output, text)
+        print(f"\nbench: written to {opts.output}")
+    return 0
+
+
+raise SystemExit(main())

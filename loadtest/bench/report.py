@@ -1,0 +1,235 @@
+"""The benchmark's section of ``BENCHMARKS.md``: the conditions, the figures, the targets.
+
+Only the block between the two markers is rewritten, so the notes around it
+(what each run changed, why a target is out of reach) stay as written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from loadtest.bench.processes import Pinning
+from loadtest.bench.redis_side import RedisFigures
+from loadtest.bench.server import ServerFigures
+
+COMMAND = ".venv/bin/python -m loadtest.bench"
+SECTION_BEGIN = "<!-- votesvc-bench:begin (written by loadtest/bench) -->"
+SECTION_END = "<!-- votesvc-bench:end -->"
+
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 2**20:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    redis_version = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    version = next((w[2:] for w in redis_version if w.startswith("v=")), "?")
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    wrk_text = (wrk_version.stdout or wrk_version.stderr).split(" [")[0].strip()
+    return (
+        f"{os.cpu_count()} CPUs ({model}){memory}; Linux {platform.release()}; "
+        f"Python {platform.python_version()}; Redis {version}; {wrk_text}"
+    )
+
+
+def verdict(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def report(
+    opts: argparse.Namespace,
+    servers: list[ServerFigures],
+    store: RedisFigures,
+    pinning: Pinning,
+    flusher: str,
+    load: str,
+) -> str:
+    one = servers[0]
+    lines = [
+        f"Run on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} with "
+        f"`{' '.join([COMMAND, *sys.argv[1:]])}` "
+        "(`make bench`).",
+        "",
+        f"- Machine: {machine()}.",
+        f"- Pinning (taskset): {pinning.text}.",
+        f"- Load: wrk, 1 thread, {opts.seconds:g} s per run, median of {opts.repeats} runs, "
+        "each endpoint at its own peak: the connection count out of "
+        f"{', '.join(map(str, opts.connections))} that served it most in a "
+        f"{opts.probe_seconds:g} s probe (a vote waits on Redis, so it needs more requests "
+        "in flight than a ping to keep the server busy); latency at half of the vote peak with "
+        f"`wrk/vote_paced.lua` (open loop, {opts.paced_connections} connections, "
+        f"{opts.paced_seconds:g} s). Every vote is from a new phone.",
+        "- Server: `votesvc serve --workers N`, embedded Redis "
+        f"(AOF, appendfsync {opts.appendfsync}, unix socket), "
+        f"its own campaign file (IP limit 10^9/min), logging at WARNING; flusher: {flusher}.",
+        f"- Machine load at the start (1-minute load average): {load}.",
+        "",
+        "| figure | 1 worker | 2 workers | target (1 worker) | met |",
+        "|---|---|---|---|---|",
+    ]
+
+    def cells(attr: str, fmt: str) -> list[str]:
+        values = [format(getattr(s, attr), fmt) for s in servers]
+        return values + ["-"] * (2 - len(values))
+
+    ratio_vote = one.votes / one.ping
+    ratio_tally = one.tally / one.ping
+    rows = [
+        ("`GET /healthz` req/s (ceiling: the raw front)", cells("ping", ",.0f"), "", ""),
+        (
+            "connections at peak: ping / tally / votes",
+            [
+                " / ".join(str(s.connections.get(n, "-")) for n in ("ping", "tally", "votes"))
+                for s in servers
+            ],
+            "",
+            "",
+        ),
+        (
+            "`GET /v1/nominees` req/s (constant body via Starlette's router + middleware)",
+            cells("starlette", ",.0f"),
+            "",
+            "",
+        ),
+        ("`POST /v1/votes` req/s (all 201)", cells("votes", ",.0f"), "", ""),
+        (
+            "votes / ping",
+            [f"{s.votes / s.ping:.2f}" for s in servers],
+            ">= 0.5 (stretch 0.7)",
+            verdict(ratio_vote >= 0.5),
+        ),
+        (
+            "votes / Starlette-routed constant (the prototype's kind of ceiling)",
+            [f"{s.votes / s.starlette:.2f}" for s in servers],
+            "",
+            "",
+        ),
+        ("`GET /v1/tally` req/s", cells("tally", ",.0f"), "", ""),
+        (
+            "tally / ping",
+            [f"{s.tally / s.ping:.2f}" for s in servers],
+            ">= 0.9",
+            verdict(ratio_tally >= 0.9),
+        ),
+        ("paced vote load, req/s", cells("paced_rate", ",.0f"), "half of peak", ""),
+        ("vote p50 at that load, ms", cells("p50", ".2f"), "", ""),
+        ("vote p99 at that load, ms", cells("p99", ".2f"), "<= 10", verdict(one.p99 <= 10)),
+        (
+            "same, flusher paused (SIGSTOP), ms",
+            [
+                "-" if s.p99_paused_flusher is None else f"{s.p99_paused_flusher:.2f}"
+                for s in servers
+            ],
+            "",
+            "",
+        ),
+        (
+            "server CPU-ms per vote",
+            [f"{s.cpu_per_vote * 1000:.3f}" for s in servers],
+            "",
+            "",
+        ),
+        (
+            "server CPU busy during the vote runs",
+            [f"{s.server_busy:.0%}" for s in servers],
+            "",
+            "",
+        ),
+        *(
+            (
+                f"{name} CPU-ms per vote",
+                [f"{s.other_cpu_per_vote.get(name, 0) * 1000:.3f}" for s in servers],
+                "",
+                "",
+            )
+            for name in one.other_cpu_per_vote
+        ),
+        (
+            "errors (non-2xx, socket)",
+            [str(s.errors) for s in servers],
+            "0",
+            verdict(all(s.errors == 0 for s in servers)),
+        ),
+        (
+            "votes written / 201s seen",
+            [f"{s.written:,} / {s.accepted:,}" for s in servers],
+            "equal, bar replies cut off at the end",
+            "",
+        ),
+    ]
+    for name, values, target, met in rows:
+        values = values + ["-"] * (2 - len(values))
+        lines.append(f"| {name} | {' | '.join(values)} | {target} | {met} |")
+    lines += [
+        "",
+        "Redis alone (`redis-benchmark -P 16 -c 50`, EVALSHA of `votesvc/lua/cast_vote.lua`, "
+        f"a new phone per vote via `__rand_int__`, appendfsync {opts.appendfsync}):",
+        "",
+        "| figure | value | target | met |",
+        "|---|---|---|---|",
+        f"| votes/s, one vote per call | {store.script_rate:,.0f} | | |",
+        f"| votes/s, {store.batch} votes per call (as the server batches) "
+        f"| {store.batch_rate:,.0f} | | |",
+        f"| bytes per active phone-day ({store.voters:,} voters, "
+        f"{store.codes_per_phone_day:.1f} votes each on average, each phone's in one burst, "
+        "cast through `cast_vote.lua`; `used_memory` delta) "
+        f"| {store.bytes_per_phone_day:.1f} | <= 150 | "
+        f"{verdict(store.bytes_per_phone_day <= 150)} |",
+        f"| same, `MEMORY USAGE` of the day hashes | {store.bytes_per_phone_day_usage:.1f} | | |",
+        f"| bytes per stream entry (trimmed after the flush) "
+        f"| {store.bytes_per_stream_entry:.1f} | apart | |",
+        "",
+        "Redis commands over 2 ms during the paced run (SLOWLOG): "
+        + "; ".join(f"{s.workers} worker(s): {s.slow_commands or 'none'}" for s in servers)
+        + ".",
+        "",
+        "Probes, req/s by connection count: "
+        + "; ".join(
+            f"{s.workers} worker(s): "
+            + ", ".join(
+                f"{name} " + " ".join(f"{c}:{rate:,.0f}" for c, rate in rates.items())
+                for name, rates in s.probes.items()
+            )
+            for s in servers
+        )
+        + ".",
+        "",
+        "Per-run req/s: "
+        + "; ".join(
+            f"{s.workers} worker(s): "
+            + ", ".join(f"{name} {runs}" for name, runs in s.runs.items())
+            for s in servers
+        )
+        + ".",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, body: str) -> None:
+    block = f"{SECTION_BEGIN}\n{body}\n{SECTION_END}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if SECTION_BEGIN in text and SECTION_END in text:
+        head, rest = text.split(SECTION_BEGIN, 1)
+        tail = rest.split(SECTION_END, 1)[1]
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n## Vote path (`make bench`)\n\n" + block + "\n"
+    path.write_text(text)
