@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -170,26 +171,61 @@ async def test_checks_apply_in_the_documented_order(service: Service) -> None:
     assert error_code(await service.vote("N99", "123")) == "invalid_phone"
 
 
+def window(opens_in: float, closes_in: float) -> dict[str, str]:
+    """A campaign window relative to the real time now (Redis's clock judges it)."""
+    now = datetime.now(UTC)
+    return {
+        "opens_at": (now + timedelta(seconds=opens_in)).isoformat(timespec="seconds"),
+        "closes_at": (now + timedelta(seconds=closes_in)).isoformat(timespec="seconds"),
+    }
+
+
 async def test_voting_closed_before_and_after_the_window(
     redis: Any, redis_server: EmbeddedRedis, tmp_path: Any
 ) -> None:
-    campaign = make_campaign(
-        opens_at="2026-06-15T12:00:00+08:00", closes_at="2026-06-15T13:00:00+08:00"
-    )
-    async with running_service(redis_server.url, tmp_path, campaign=campaign) as service:
-        service.clock.advance(-1)
+    not_yet = make_campaign(**window(3600, 7200))
+    async with running_service(redis_server.url, tmp_path, campaign=not_yet) as service:
         early = await service.vote("N01", phone(1))
         assert early.status_code == 403
         assert error_code(early) == "voting_closed"
+        assert "opens at" in early.json()["error"]["message"]
         # unknown_nominee is decided before voting_closed
         assert error_code(await service.vote("N99", phone(1))) == "unknown_nominee"
-        service.clock.advance(1)
-        assert (await service.vote("N01", phone(1))).status_code == 201
-        service.clock.advance(3601)
+    over = make_campaign(**window(-7200, -3600))
+    async with running_service(redis_server.url, tmp_path, campaign=over) as service:
         late = await service.vote("N02", phone(1))
         assert late.status_code == 403
         assert error_code(late) == "voting_closed"
-        assert (await service.fresh_tally())["total"] == 1
+        assert "closed at" in late.json()["error"]["message"]
+        assert (await service.fresh_tally())["total"] == 0
+
+
+async def test_the_window_is_judged_by_redis_clock_not_the_hosts(
+    redis: Any, redis_server: EmbeddedRedis, tmp_path: Any
+) -> None:
+    open_now = make_campaign(**window(-3600, 3600))
+    async with running_service(redis_server.url, tmp_path, campaign=open_now) as service:
+        # This host's clock says the window closed a day ago: Redis's clock says open.
+        service.clock.now = datetime.now(UTC).timestamp() + 86400
+        accepted = await service.vote("N01", phone(1))
+        assert accepted.status_code == 201
+    over = make_campaign(campaign_id="over", **window(-7200, -1))
+    async with running_service(redis_server.url, tmp_path, campaign=over) as service:
+        # A host running slow thinks it is still open; Redis's clock says closed.
+        service.clock.now = datetime.now(UTC).timestamp() - 3600
+        for _ in range(3):  # closed attempts count toward no limit, and change nothing
+            assert error_code(await service.vote("N01", phone(2))) == "voting_closed"
+    assert [key async for key in redis.scan_iter(match="votesvc:{over:*")] == []
+
+
+async def test_the_recorded_time_is_redis_time(service: Service, redis: Any) -> None:
+    service.clock.now = 1_000_000_000.0  # this host's clock is far off
+    before = int(datetime.now(UTC).timestamp() * 1000)
+    assert (await service.vote("N01", phone(1))).status_code == 201
+    after = int(datetime.now(UTC).timestamp() * 1000)
+    [stream] = [key async for key in redis.scan_iter(match="*:votes") if await redis.xlen(key)]
+    [(_, fields)] = await redis.xrange(stream)
+    assert before - 1000 <= int(fields[b"ts"]) <= after + 1000
 
 
 async def test_rejected_votes_change_nothing(service: Service, redis: Any) -> None:

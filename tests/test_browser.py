@@ -8,6 +8,7 @@ The screenshots land in docs/screenshots/, which the README links to.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 import redis
 
 from tests.live_server import LiveServer
+from tests.localhost import wait_until
 from tests.support import SECRET, SHANGHAI_NOON
 from votesvc.app import create_app
 from votesvc.campaign import Campaign, demo_campaign_text, parse_campaign
@@ -229,6 +231,36 @@ def test_campaign_page_vote_outcomes(context: Any, site: LiveServer) -> None:
     page.locator('.vote[data-id="N07"]').click()
     expect(message).to_have_attribute("data-outcome", "already_voted", timeout=WAIT_MS)
     expect(message).to_contain_text("今天已经为周明亮投过票了")
+
+
+def test_campaign_page_retries_a_503_with_the_same_key(
+    context: Any, site: LiveServer, site_redis: EmbeddedRedis, api: httpx.Client
+) -> None:
+    page = context.new_page()
+    keys: list[str | None] = []
+    page.on(
+        "request",
+        lambda r: keys.append(r.headers.get("idempotency-key")) if r.method == "POST" else None,
+    )
+    page.goto(site.url + "/")
+    expect(page.locator(".vote")).to_have_count(30, timeout=WAIT_MS)
+    before = total(api)
+    page.fill("#phone", "139 0000 8888")
+    message = page.locator("#message")
+    pid = site_redis.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # the first try is answered 503
+    try:
+        page.locator('.vote[data-id="N05"]').click()
+        expect(message).to_contain_text("正在自动重试", timeout=WAIT_MS)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    expect(message).to_have_attribute("data-outcome", "accepted", timeout=WAIT_MS)
+    assert len(keys) >= 2
+    assert len(set(keys)) == 1
+    assert keys[0] is not None
+    assert len(keys[0]) == 32
+    wait_until(lambda: total(api) == before + 1, WAIT_MS / 1000, "the vote counted once")
 
 
 def test_dashboard_says_unreachable_while_redis_is_down_and_recovers(

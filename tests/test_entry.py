@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -25,14 +26,17 @@ async def test_cast_vote_writes_exactly_the_entry_fields(redis: aioredis.Redis) 
     nominee = campaign.nominee("N03")
     assert nominee is not None
     phone_hash = hash_phone(SECRET, phone(1))
+    before = time.time()
     status, _, vote_id = await caster.cast(nominee, phone_hash, "00000000000000ab")
+    after = time.time()
     assert status == ACCEPTED
     entries: Any = await redis.xrange(keys.stream(keys.shard_of(phone_hash)))
     [(_, fields)] = entries
     assert tuple(name.decode() for name in fields) == ENTRY_FIELDS
-    assert VoteEntry.from_fields(fields) == VoteEntry(
-        vote_id, int(clock() * 1000), "N03", phone_hash, "00000000000000ab"
-    )
+    entry = VoteEntry.from_fields(fields)
+    # accepted at the Redis server's time (this machine's clock), not the caster's clock
+    assert (before - 1) * 1000 <= entry.accepted_at <= (after + 1) * 1000
+    assert entry == VoteEntry(vote_id, entry.accepted_at, "N03", phone_hash, "00000000000000ab")
 
 
 def test_fields_round_trip() -> None:

@@ -1,9 +1,12 @@
 """HTTP handlers of API v1: parse, call the domain, shape the reply.
 
 The order of checks on ``POST /v1/votes`` is part of the contract: 415, 413,
-``invalid_json``, ``invalid_request``, ``invalid_phone``, ``unknown_nominee``,
-``voting_closed``, then what Redis decides (``rate_limited`` for the IP, then
-the phone's burst, ``already_voted``, ``daily_limit``).
+``invalid_json``, ``invalid_request`` (the body, then the ``Idempotency-Key``
+header), ``invalid_phone``, ``unknown_nominee``, then what the vote script
+decides: a key this phone already used today (the same ``201`` again, or
+``idempotency_conflict``), ``voting_closed`` (by Redis's clock),
+``rate_limited`` for the IP, then the phone's burst, ``already_voted``,
+``daily_limit``.
 """
 
 from __future__ import annotations
@@ -25,12 +28,23 @@ from votesvc.hotpath import Headers, Reply, error_reply, json_reply
 from votesvc.phones import PhoneHasher, normalize_phone
 from votesvc.responses import JSON, error_response, json_response
 from votesvc.tally import Snapshot, TallyBoard
-from votesvc.votes import ACCEPTED, ALREADY_VOTED, DAILY_LIMIT, RATE_LIMITED, VoteCaster
+from votesvc.votes import (
+    ACCEPTED,
+    ALREADY_VOTED,
+    CLOSED,
+    DAILY_LIMIT,
+    KEY_CONFLICT,
+    RATE_LIMITED,
+    REPLAYED,
+    VoteCaster,
+)
 
 __all__ = ["MAX_BODY", "VoteApi", "etag_matches"]
 
 MAX_BODY = 1024
 _FIELDS = frozenset(("nominee", "phone"))
+_KEY_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_KEY_MAX = 64
 _UNAVAILABLE_RETRY = 1
 _JSON = JSON.encode()
 _CACHE_CONTROL = (b"cache-control", b"public, max-age=1")
@@ -69,9 +83,6 @@ class VoteApi:
         self.clock = clock
         self.ready_check = ready
         self.calendar = DayCalendar(campaign.timezone)
-        # the window as timestamps: no datetime conversion per vote
-        self._opens_at = campaign.opens_at.timestamp()
-        self._closes_at = campaign.closes_at.timestamp()
         # X-Forwarded-For counts only when some proxy is trusted: decode it only then.
         self._use_forwarded = bool(campaign.rules.trusted_proxies)
         self._tally_replies: tuple[Snapshot, Reply, Reply] | None = None
@@ -89,7 +100,7 @@ class VoteApi:
 
     async def vote(self, scope: Scope, receive: Receive) -> Reply | None:
         """``POST /v1/votes``."""
-        content_type = length = forwarded = None
+        content_type = length = forwarded = key = None
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value
@@ -97,6 +108,8 @@ class VoteApi:
                 length = value
             elif name == b"x-forwarded-for":
                 forwarded = value if forwarded is None else forwarded + b"," + value
+            elif name == b"idempotency-key":
+                key = value if key is None else b","  # sent twice: not one valid key
         if content_type != _JSON and (
             content_type is None or content_type.partition(b";")[0].strip().lower() != _JSON
         ):
@@ -117,15 +130,14 @@ class VoteApi:
             nominee_id, raw_phone = _parse_vote(body)
         except VoteError as invalid:
             return error_reply(invalid)
+        if key is not None and not (0 < len(key) <= _KEY_MAX and _KEY_CHARS.issuperset(key)):
+            return error_reply(_BAD_KEY)
         phone = normalize_phone(raw_phone)
         if phone is None:
             return error_reply(http_error("invalid_phone"))
         nominee = self.campaign.nominee(nominee_id)
         if nominee is None:
             return error_reply(http_error("unknown_nominee"))
-        now = self.clock()
-        if not self._opens_at <= now <= self._closes_at:
-            return error_reply(self._closed_error(now))
         client = scope.get("client")
         ip_hash = self.client_ip.key(
             client[0] if client else None,
@@ -133,11 +145,11 @@ class VoteApi:
         )
         try:
             status, value, vote_id = await self.caster.cast(
-                nominee, self.hash_phone(phone), ip_hash
+                nominee, self.hash_phone(phone), ip_hash, "" if key is None else key.decode()
             )
         except RedisUnavailable:
             return self._unavailable
-        if status == ACCEPTED:
+        if status in (ACCEPTED, REPLAYED):
             return json_reply(
                 orjson.dumps({"vote_id": vote_id, "nominee": nominee.id, "remaining_today": value}),
                 201,
@@ -146,16 +158,21 @@ class VoteApi:
             error = http_error("rate_limited", retry_after=max(1, math.ceil(value / 1000)))
         elif status == ALREADY_VOTED:
             error = http_error("already_voted")
+        elif status == CLOSED:
+            error = self._closed_error(opened=value == 1)
+        elif status == KEY_CONFLICT:
+            error = http_error("idempotency_conflict")
         elif status == DAILY_LIMIT:
+            now = self.clock()
             day_end = self.calendar.day(now).end
             error = http_error("daily_limit", retry_after=max(1, math.ceil(day_end - now)))
         else:
             raise RuntimeError(f"cast_vote.lua returned an unknown status {status}")
         return error_reply(error)
 
-    def _closed_error(self, now: float) -> VoteError:
+    def _closed_error(self, *, opened: bool) -> VoteError:
         campaign = self.campaign
-        if now < campaign.opens_at.timestamp():
+        if not opened:
             return http_error("voting_closed", f"Voting opens at {campaign.opens_at.isoformat()}.")
         return http_error("voting_closed", f"Voting closed at {campaign.closes_at.isoformat()}.")
 
@@ -189,6 +206,11 @@ class VoteApi:
                 http_error("unavailable", f"Not ready: {reason}", retry_after=_UNAVAILABLE_RETRY)
             )
         return json_response({"status": "ready"})
+
+
+_BAD_KEY = http_error(
+    "invalid_request", "Idempotency-Key must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -."
+)
 
 
 def _parse_vote(body: bytes) -> tuple[str, str]:

@@ -69,6 +69,7 @@ def create_app(
         try:
             await client.ping()
             await register_scripts(client)
+            await caster.learn_clocks()
         except (RedisError, OSError) as exc:
             raise RedisUnavailable(str(exc)) from exc
 
@@ -133,7 +134,7 @@ def create_app(
                 PartnerCORS,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
-                allow_headers=["Content-Type", "If-None-Match"],
+                allow_headers=["Content-Type", "If-None-Match", "Idempotency-Key"],
                 expose_headers=["ETag", "Retry-After"],
                 max_age=3600,
             )

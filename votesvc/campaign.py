@@ -89,6 +89,11 @@ class Campaign:
     def nominee(self, nominee_id: str) -> Nominee | None:
         return self._by_id.get(nominee_id)
 
+    @property
+    def window_ms(self) -> tuple[int, int]:
+        """When voting opens and closes, epoch ms (both instants belong to the window)."""
+        return int(self.opens_at.timestamp() * 1000), int(self.closes_at.timestamp() * 1000)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,

@@ -67,6 +67,10 @@ HTTP_ERRORS: dict[str, tuple[int, str]] = {
     "not_found": (404, "There is nothing at this address."),
     "method_not_allowed": (405, "This method is not allowed here."),
     "already_voted": (409, "This phone has already voted for this nominee today."),
+    "idempotency_conflict": (
+        409,
+        "This Idempotency-Key was already used by this phone today for another nominee.",
+    ),
     "payload_too_large": (413, "The request body is larger than 1 KiB."),
     "unsupported_media_type": (415, "Send the request body as application/json."),
     "rate_limited": (429, "Too many votes in a short time; retry after Retry-After seconds."),

@@ -9,6 +9,14 @@ the per-IP limit and then the votes. Against Redis Cluster an IP's counters
 and a phone's state live in different hash slots, so the batch takes two
 steps, the IP limit (one call per IP) and then the votes (one call per shard),
 each step's calls sent concurrently; a call that fails fails only its own votes.
+
+Every call carries a deadline in the Redis server's clock: past it the script
+changes nothing, since the caller has answered 503 by then. The caster learns
+each Redis node's clock before its first vote (``learn_clocks`` at start-up,
+or just before the first call to a node it has not timed yet) and keeps the
+estimate fresh from the replies that came back quickly. A reply that leaves
+Redis after the caller's timeout can still carry an accepted vote: that is why
+a client retries with an idempotency key (README, API).
 """
 
 from __future__ import annotations
@@ -33,7 +41,17 @@ from votesvc.logs import ThrottledLog
 from votesvc.scripts import Script, load_script
 from votesvc.settings import Settings
 
-__all__ = ["ACCEPTED", "ALREADY_VOTED", "DAILY_LIMIT", "RATE_LIMITED", "Ballot", "VoteCaster"]
+__all__ = [
+    "ACCEPTED",
+    "ALREADY_VOTED",
+    "CLOSED",
+    "DAILY_LIMIT",
+    "KEY_CONFLICT",
+    "RATE_LIMITED",
+    "REPLAYED",
+    "Ballot",
+    "VoteCaster",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +61,16 @@ RATE_LIMITED = 1
 ALREADY_VOTED = 2
 DAILY_LIMIT = 3
 TOO_LATE = 4  # the script ran past its deadline and changed nothing
+REPLAYED = 5  # the idempotency key's earlier acceptance, answered again
+KEY_CONFLICT = 6  # the idempotency key was used with another nominee
+CLOSED = 7  # voting is closed by Redis's clock (value 0: not open yet, 1: closed)
 
 Outcome = tuple[int, int, str]
-"""(status, value, vote id): value is the votes left today for ACCEPTED, the
-milliseconds to wait for RATE_LIMITED; the vote id is set for ACCEPTED only."""
+"""(status, value, vote id): value is the votes left today for ACCEPTED and
+REPLAYED, the milliseconds to wait for RATE_LIMITED, 0 or 1 for CLOSED; the
+vote id is set for ACCEPTED and REPLAYED only."""
+
+_CLOCK_SAMPLE_RTT = 0.1  # seconds: a reply slower than this teaches nothing about the clock
 
 
 @dataclass(slots=True)
@@ -54,6 +78,7 @@ class Ballot:
     nominee: Nominee
     phone_hash: str
     ip_hash: str
+    key: str  # the idempotency key, "" if none
     future: asyncio.Future[Outcome]
     queued_at: float  # loop time
 
@@ -81,6 +106,7 @@ class VoteCaster:
         self._clock = clock
         self._calendar = DayCalendar(campaign.timezone)
         self._rules = campaign.rules
+        self._window = campaign.window_ms
         self._cluster = settings.redis_cluster
         self._batch_max = settings.batch_max
         self._in_flight_max = settings.batch_in_flight
@@ -91,7 +117,7 @@ class VoteCaster:
         # script that runs later than most of the timeout changes nothing.
         self._queue_budget = timeout / 2
         self._script_budget = timeout * 0.8
-        self._server_offset_ms: float | None = None  # Redis clock minus ours
+        self._offsets: dict[str, float] = {}  # Redis node -> its clock minus ours (ms)
         self._queue: list[Ballot] = []
         self._kick_pending = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -100,14 +126,38 @@ class VoteCaster:
         self._id_seq = 0
         self.vote_script: Script = load_script("cast_vote")
 
-    def cast(self, nominee: Nominee, phone_hash: str, ip_hash: str) -> asyncio.Future[Outcome]:
-        """Queue one ballot; the future resolves to its outcome.
+    async def learn_clocks(self) -> None:
+        """Time every Redis node (each master of a cluster) before the first vote.
+
+        Raises RedisError or OSError when Redis fails.
+        """
+        if self._cluster:
+            cluster: Any = self._client
+            await cluster.initialize()
+            for node in cluster.get_primaries():
+                await self._time_node(node.name, node)
+        else:
+            await self._time_node("", None)
+
+    async def _time_node(self, name: str, node: Any) -> None:
+        sent = time.time()
+        if node is None:
+            seconds, micros = await self._client.time()
+        else:
+            seconds, micros = await self._client.execute_command("TIME", target_nodes=node)
+        received = time.time()
+        self._offsets[name] = seconds * 1000 + micros / 1000 - (sent + received) * 500
+
+    def cast(
+        self, nominee: Nominee, phone_hash: str, ip_hash: str, key: str = ""
+    ) -> asyncio.Future[Outcome]:
+        """Queue one ballot (``key``: its idempotency key); the future resolves to its outcome.
 
         The future raises :class:`RedisUnavailable` when its batch's call failed.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
-        self._queue.append(Ballot(nominee, phone_hash, ip_hash, future, loop.time()))
+        self._queue.append(Ballot(nominee, phone_hash, ip_hash, key, future, loop.time()))
         if not self._kick_pending and self._in_flight < self._in_flight_max:
             # Wait one loop turn so every request already readable joins the batch.
             self._kick_pending = True
@@ -204,30 +254,32 @@ class VoteCaster:
         Returns how many ballots of each IP it admits, and the retry time.
         """
         wanted = _count_ips(batch)
-        head = self._vote_args(now_ms, self._calendar.day(now_ms / 1000), deadline=0)  # no votes
-        calls = [
-            self._call(self.vote_script, *self._ip_section({ip: count}, now_ms, head))
-            for ip, count in wanted.items()
-        ]
+        day = self._calendar.day(now_ms / 1000)
+        calls = [self._ip_call(ip, count, now_ms, day) for ip, count in wanted.items()]
         replies = await asyncio.gather(*calls)
         return {
             ip: (int(reply[0]), int(reply[1])) for ip, reply in zip(wanted, replies, strict=True)
         }
 
-    def _ip_section(
-        self, wanted: dict[str, int], now_ms: int, head: list[str | int]
-    ) -> tuple[list[str], list[str | int]]:
-        """cast_vote.lua's IP keys, and ``head`` followed by the IP arguments."""
+    async def _ip_call(self, ip: str, count: int, now_ms: int, day: Day) -> Any:
+        keys, args = self._ip_section({ip: count}, now_ms)
+        node = self._node_of(keys)
+        head = self._vote_args(now_ms, day, await self._deadline(node))
+        return await self._call(self.vote_script, keys, head + args, node)
+
+    def _ip_section(self, wanted: dict[str, int], now_ms: int) -> tuple[list[str], list[str | int]]:
+        """cast_vote.lua's IP keys and IP arguments (ARGV[11...]) for ``wanted``."""
         window_ms = self._rules.ip_limit_seconds * 1000
         window, elapsed = divmod(now_ms, window_ms)
         keys: list[str] = []
         for ip in wanted:
             keys += (self._keys.ip_window(ip, window), self._keys.ip_window(ip, window - 1))
-        args = [*head, self._rules.ip_limit, window_ms, elapsed, len(wanted), *wanted.values()]
+        args: list[str | int] = [self._rules.ip_limit, window_ms, elapsed, len(wanted)]
+        args += wanted.values()
         return keys, args
 
     def _vote_args(self, now_ms: int, day: Day, deadline: int) -> list[str | int]:
-        """cast_vote.lua's ARGV[1..8]."""
+        """cast_vote.lua's ARGV[1..10]."""
         rules = self._rules
         return [
             now_ms,
@@ -239,6 +291,7 @@ class VoteCaster:
             rules.phone_burst_seconds * 1000,
             PHONE_KEY_CHARS,
             deadline,
+            *self._window,
         ]
 
     async def _cast_group(self, group: list[Ballot], now_ms: int, *, with_ip_limit: bool) -> None:
@@ -251,9 +304,9 @@ class VoteCaster:
         if with_ip_limit:
             wanted = _count_ips(group)
             ip_numbers = {ip: number for number, ip in enumerate(wanted, 1)}
-        head = self._vote_args(now_ms, day, self._deadline())
-        ip_keys, args = self._ip_section(wanted, now_ms, head)
+        ip_keys, ip_args = self._ip_section(wanted, now_ms)
         shard_keys: list[str] = []
+        packed: list[str] = []
         groups: dict[int, int] = {}
         vote_ids = self._vote_ids(now_ms, len(group))
         for ballot, vote_id in zip(group, vote_ids, strict=True):
@@ -265,21 +318,28 @@ class VoteCaster:
                 shard_keys += (keys.day(shard, day.label), keys.tally(shard), keys.stream(shard))
             nominee = ballot.nominee
             ip_hash = ballot.ip_hash
-            args.append(
+            packed.append(
                 f"{phone_hash} {ip_hash} {vote_id} {nominee.code} {index} {nominee.id} "
-                f"{ip_numbers.get(ip_hash, 0)}"
+                f"{ip_numbers.get(ip_hash, 0)} {ballot.key}"
             )
+        call_keys = shard_keys + ip_keys
         try:
-            reply = await self._call(self.vote_script, shard_keys + ip_keys, args)
+            node = self._node_of(call_keys)
+            args = self._vote_args(now_ms, day, await self._deadline(node))
+            args += ip_args
+            args += packed
+            reply = await self._call(self.vote_script, call_keys, args, node)
         except RedisUnavailable as exc:
             for ballot in group:  # only this group's votes: other slots may have landed
                 _fail(ballot, exc)
             return
-        self._server_offset_ms = int(reply[-1]) - time.time() * 1000
         late = None
-        values = iter(reply)  # (status, value) per vote, then the IPs' pairs and the time
+        # (status, value) per vote, the IPs' pairs, the replayed votes' ids, the time
+        replays = iter(reply[2 * (len(group) + len(wanted)) : -1])
+        values = iter(reply)
         for ballot, vote_id, status, value in zip(group, vote_ids, values, values, strict=False):
             future = ballot.future
+            replayed_id = _text(next(replays)) if status == REPLAYED else ""
             if future.done():  # the client went away
                 continue
             if status == ACCEPTED:
@@ -288,21 +348,40 @@ class VoteCaster:
                 late = late or RedisUnavailable("Redis ran the vote past its deadline")
                 future.set_exception(late)
             else:
-                future.set_result((status, value, ""))
+                future.set_result((status, value, replayed_id))
 
-    def _deadline(self) -> int:
-        """Redis server time (ms) after which this call must change nothing; 0: none yet."""
-        offset = self._server_offset_ms
-        if offset is None:  # learnt from the first reply
-            return 0
+    def _node_of(self, keys: list[str]) -> str:
+        """The Redis node a call on ``keys`` goes to ("" on a single Redis)."""
+        if not self._cluster:
+            return ""
+        cluster: Any = self._client
+        node = cluster.get_node_from_key(keys[0])
+        return "" if node is None else str(node.name)
+
+    async def _deadline(self, node: str) -> int:
+        """Redis server time (ms) after which a call to ``node`` must change nothing."""
+        offset = self._offsets.get(node)
+        if offset is None:  # a node not timed yet (Redis was down at start, a failover)
+            try:
+                await self.learn_clocks()
+            except (RedisError, OSError) as exc:
+                raise RedisUnavailable(f"cannot read Redis's clock: {exc}") from exc
+            offset = self._offsets.get(node)
+            if offset is None:
+                raise RedisUnavailable(f"Redis node {node} is not a known master")
         return int((time.time() + self._script_budget) * 1000 + offset)
 
-    async def _call(self, script: Script, keys: list[str], args: list[str | int]) -> Any:
+    async def _call(self, script: Script, keys: list[str], args: list[str | int], node: str) -> Any:
+        sent = time.time()
         try:
-            return await script(self._client, keys, args)
+            reply = await script(self._client, keys, args)
         except (RedisError, OSError) as exc:
             self._down_log.warn("Redis call %s failed: %s", script.name, exc)
             raise RedisUnavailable(f"{script.name}: {exc}") from exc
+        received = time.time()
+        if received - sent < _CLOCK_SAMPLE_RTT:  # a quick reply: a fair reading of its clock
+            self._offsets[node] = int(reply[-1]) - (sent + received) * 500
+        return reply
 
 
 def _count_ips(batch: list[Ballot]) -> dict[str, int]:
@@ -316,6 +395,10 @@ def _count_ips(batch: list[Ballot]) -> dict[str, int]:
 def _resolve(ballot: Ballot, outcome: Outcome) -> None:
     if not ballot.future.done():  # the client may have gone away
         ballot.future.set_result(outcome)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _fail(ballot: Ballot, exc: Exception) -> None:

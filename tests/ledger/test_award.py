@@ -19,7 +19,7 @@ from tests.localhost import wait_until
 from tests.support import make_campaign, phone
 from votesvc.cli import build_parser
 from votesvc.ledger.award import TIE_RULE, rank_award
-from votesvc.ledger.store import NomineeTotal
+from votesvc.ledger.store import NomineeTotal, VoteRow, build_store
 from votesvc.redis_server import EmbeddedRedis
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -161,3 +161,41 @@ def test_award_before_the_window_opens_says_voting_has_not_opened(
     code, out, _ = cli(settings, "award", "--provisional")
     assert code == 0
     assert "PROVISIONAL, not the final result: voting has not opened yet" in out
+
+
+def test_the_award_counts_only_votes_accepted_inside_the_window(
+    clean_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    opens = datetime.fromtimestamp(time.time() - 7 * 86400, SHANGHAI).replace(microsecond=0)
+    closes = opens + timedelta(days=1)
+    write_campaign(
+        tmp_path / "campaign.toml",
+        opens_at=opens.isoformat(),
+        closes_at=closes.isoformat(),
+        nominees=3,
+    )
+    settings = ledger_settings(
+        tmp_path, None, redis_url=clean_redis.url, campaign_path=tmp_path / "campaign.toml"
+    )
+    inside = int(opens.timestamp() * 1000) + 1000
+    outside = int(closes.timestamp() * 1000) + 1  # a host whose clock ran slow let it in
+
+    async def fill() -> None:
+        store = build_store(settings)
+        await store.open()
+        rows = [
+            VoteRow(f"{n:032x}", "test-campaign", "N02", f"{n:064x}", "0" * 16, inside)
+            for n in range(2)
+        ]
+        rows += [
+            VoteRow(f"{n:032x}", "test-campaign", "N03", f"{n:064x}", "0" * 16, outside)
+            for n in range(2, 5)
+        ]
+        await store.insert_votes(rows)
+        await store.close()
+
+    asyncio.run(fill())
+    code, out, err = cli(settings, "award", "--format", "json")
+    assert code == 0, err
+    votes = {row["id"]: row["votes"] for row in json.loads(out)["nominees"]}
+    assert votes == {"N01": 0, "N02": 2, "N03": 0}

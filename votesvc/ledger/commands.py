@@ -127,7 +127,8 @@ def award(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 1
-        totals = await tools.store.totals(tools.campaign.id)
+        # Only votes the vote script accepted inside the window (by Redis's clock).
+        totals = await tools.store.totals(tools.campaign.id, window=tools.campaign.window_ms)
         result = Award(
             campaign=tools.campaign,
             placings=rank_award(tools.campaign, totals, args.top),

@@ -8,6 +8,8 @@
   // serving a copy from its own site puts the service's address here (and the service
   // lists that site in VOTESVC_CORS_ORIGINS).
   var API = "";
+  // A 503 is retried at most this many times, after Retry-After, with the same key.
+  var MAX_RETRIES = 2;
 
   var campaign = null;
   var byId = {};
@@ -67,6 +69,8 @@
         return [code, "投票服务繁忙，请" + wait + "再试。"];
       case "invalid_phone":
         return [code, "手机号不正确：请填写 11 位中国大陆手机号（以 13–19 开头）。"];
+      case "idempotency_conflict":
+        return [code, "这次投票请求与之前的请求冲突，请刷新页面后再试。"];
       case "unknown_nominee":
         return [code, "没有找到这位候选人，请刷新页面后再试。"];
       default:
@@ -93,25 +97,53 @@
     if (busy) return;
     busy = true;
     show("pending", "正在为" + nominee.name + "投票…");
-    fetch(API + "/v1/votes", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ nominee: id, phone: phone }),
-    })
-      .then(function (response) {
+    // One key per click: a retry of this click is answered with its real outcome,
+    // even when the first try was counted but its answer was lost (503).
+    var key = newKey();
+    var retries = 0;
+    function attempt() {
+      return fetch(API + "/v1/votes", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "Idempotency-Key": key },
+        body: JSON.stringify({ nominee: id, phone: phone }),
+      }).then(function (response) {
         var retryAfter = response.headers.get("Retry-After");
+        if (response.status === 503 && retries < MAX_RETRIES) {
+          retries += 1;
+          show("pending", "投票服务繁忙，正在自动重试（第 " + retries + " 次）…");
+          return later(retryAfter).then(attempt);
+        }
         return response.json().catch(function () { return null; }).then(function (body) {
           var result = explain(response.status, body, retryAfter, nominee);
           show(result[0], result[1]);
           if (result[0] === "accepted" || result[0] === "already_voted") mark(id, "今日已投");
         });
-      })
+      });
+    }
+    attempt()
       .catch(function () {
         show("network", "网络连接失败，请检查网络后再试。");
       })
       .finally(function () {
         busy = false;
       });
+  }
+
+  // 16 random bytes as hex: a valid Idempotency-Key ([A-Za-z0-9_-], at most 64).
+  function newKey() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) {
+      return (b + 256).toString(16).slice(1);
+    }).join("");
+  }
+
+  // Wait Retry-After seconds (1 if absent), plus up to half of it again at random,
+  // so that the phones a busy moment turned away do not all come back at once.
+  function later(retryAfter) {
+    var seconds = Math.max(1, parseInt(retryAfter, 10) || 1);
+    var ms = seconds * 1000 * (1 + Math.random() / 2);
+    return new Promise(function (resolve) { setTimeout(resolve, ms); });
   }
 
   function render(data) {

@@ -67,6 +67,16 @@ async def test_totals_count_valid_votes_and_the_time_of_the_last(store: Store) -
     assert await store.count(CAMPAIGN, void=False) == 3
 
 
+async def test_totals_within_a_window_count_only_votes_inside_it(store: Store) -> None:
+    await store.insert_votes(
+        [row(1, "N01", at=9), row(2, "N01", at=10), row(3, "N02", at=30), row(4, "N02", at=31)]
+    )
+    totals = {
+        t.nominee: (t.votes, t.reached_at) for t in await store.totals(CAMPAIGN, window=(10, 30))
+    }
+    assert totals == {"N01": (1, 10), "N02": (1, 30)}  # both ends belong to the window
+
+
 async def test_void_by_id_returns_only_what_it_voided_and_audits(store: Store) -> None:
     await store.insert_votes([row(n) for n in range(5)])
     ids = [row(1).vote_id, row(2).vote_id, "f" * 32]

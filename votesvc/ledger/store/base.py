@@ -95,8 +95,14 @@ class Store(Protocol):
     async def snapshots(self, campaign: str) -> list[tuple[int, dict[str, int]]]:
         """Every tally snapshot, oldest first."""
 
-    async def totals(self, campaign: str) -> list[NomineeTotal]:
-        """Valid (not void) votes per nominee that has any."""
+    async def totals(
+        self, campaign: str, *, window: tuple[int, int] | None = None
+    ) -> list[NomineeTotal]:
+        """Valid (not void) votes per nominee that has any.
+
+        ``window``: only votes accepted from its start to its end, both included
+        (epoch ms, as the vote script judges the voting window).
+        """
 
     async def count(self, campaign: str, *, void: bool | None = None) -> int:
         """Rows of the campaign: all, or only void / only valid ones."""

@@ -128,11 +128,17 @@ class PostgresStore:
             history.setdefault(taken_at, {})[nominee] = votes
         return list(history.items())
 
-    async def totals(self, campaign: str) -> list[NomineeTotal]:
+    async def totals(
+        self, campaign: str, *, window: tuple[int, int] | None = None
+    ) -> list[NomineeTotal]:
+        start, end = window or (-(2**63), 2**63 - 1)
         rows = await self._fetch(
             "SELECT nominee, COUNT(*), MAX(accepted_at) FROM votes"
-            " WHERE campaign = $1 AND NOT void GROUP BY nominee",
+            " WHERE campaign = $1 AND NOT void AND accepted_at BETWEEN $2 AND $3"
+            " GROUP BY nominee",
             campaign,
+            start,
+            end,
         )
         return [NomineeTotal(nominee, votes, reached) for nominee, votes, reached in rows]
 

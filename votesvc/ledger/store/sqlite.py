@@ -129,11 +129,15 @@ class SqliteStore:
             history.setdefault(taken_at, {})[nominee] = votes
         return list(history.items())
 
-    async def totals(self, campaign: str) -> list[NomineeTotal]:
+    async def totals(
+        self, campaign: str, *, window: tuple[int, int] | None = None
+    ) -> list[NomineeTotal]:
+        start, end = window or (-(2**63), 2**63 - 1)
         rows = await self._fetch(
             "SELECT nominee, COUNT(*), MAX(accepted_at) FROM votes"
-            " WHERE campaign = ? AND NOT void GROUP BY nominee",
-            (campaign,),
+            " WHERE campaign = ? AND NOT void AND accepted_at BETWEEN ? AND ?"
+            " GROUP BY nominee",
+            (campaign, start, end),
         )
         return [NomineeTotal(nominee, votes, reached) for nominee, votes, reached in rows]
 
