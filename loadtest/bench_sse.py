@@ -244,7 +244,7 @@ def main() -> int:
             "VOTESVC_REDIS_URL": redis_server.url,
             "VOTESVC_DATA_DIR": str(workdir / "data"),
             "VOTESVC_CAMPAIGN": str(campaign),
-            "VOTESVC_SECRET": "bench-secret",
+            "VOTESVC_SECRET": "bench-secret-not-for-production-use",
             "VOTESVC_TALLY_REFRESH": str(args.refresh),
             "VOTESVC_SHARDS": str(SHARDS),
             "VOTESVC_FLUSH_IN_SERVE": "false",

@@ -18,7 +18,7 @@ from votesvc.app import create_app
 from votesvc.campaign import Campaign, parse_campaign
 from votesvc.settings import Settings
 
-SECRET = b"test-secret"
+SECRET = b"test-secret-long-enough-for-votesvc"  # VOTESVC_SECRET needs >= 32 characters
 SHANGHAI_NOON = datetime.fromisoformat("2026-06-15T12:00:00+08:00").timestamp()
 
 DEFAULT_RULES: dict[str, Any] = {

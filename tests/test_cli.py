@@ -19,6 +19,7 @@ from tests.support import campaign_toml
 from votesvc.campaign import demo_campaign_text
 from votesvc.processes import pid_alive
 from votesvc.redis_server import EmbeddedRedis
+from votesvc.settings import PLACEHOLDER_SECRET
 
 pytestmark = pytest.mark.slow
 
@@ -140,6 +141,23 @@ def test_bad_settings_stop_start_up_with_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "votesvc: VOTESVC_TALLY_REFRESH='soon' is not a number"
+
+
+def test_the_example_secret_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOTESVC_")}
+    env |= {"VOTESVC_SECRET": PLACEHOLDER_SECRET, "VOTESVC_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        [sys.executable, "-m", "votesvc", "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("votesvc: VOTESVC_SECRET is still the placeholder of deploy/")
+    assert not (tmp_path / "data" / "redis").exists()  # nothing was started
 
 
 def test_a_database_url_of_another_kind_stops_start_up_with_one_line(tmp_path: Path) -> None:

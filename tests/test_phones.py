@@ -5,7 +5,7 @@ import hmac
 
 import pytest
 
-from votesvc.phones import PhoneHasher, hash_phone, normalize_phone
+from votesvc.phones import PhoneHasher, hash_phone, label_hasher, normalize_phone
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,13 @@ def test_phone_hasher_is_hmac_sha256(secret: bytes) -> None:
         expected = hmac.new(secret, number.encode(), hashlib.sha256).hexdigest()
         assert hasher(number) == expected
         assert hash_phone(secret, number) == expected
+
+
+def test_label_hasher_is_hmac_of_the_stored_hash_under_a_key_for_the_label() -> None:
+    secret, stored = b"s" * 64, hash_phone(b"s" * 64, "13800138000")
+    key = hmac.new(secret, b"export-label:" + "审计-2026".encode(), hashlib.sha256).digest()
+    labelled = label_hasher(secret, "审计-2026")(stored)
+    assert labelled == hmac.new(key, stored.encode(), hashlib.sha256).hexdigest()
+    assert labelled != stored
+    assert labelled != label_hasher(secret, "审计-2027")(stored)
+    assert labelled != label_hasher(b"t" * 64, "审计-2026")(stored)

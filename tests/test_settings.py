@@ -5,7 +5,10 @@ from pathlib import Path
 import pytest
 
 from votesvc.errors import ConfigError
-from votesvc.settings import Settings
+from votesvc.settings import PLACEHOLDER_SECRET, SECRET_MIN_LENGTH, Settings
+
+REPO = Path(__file__).resolve().parent.parent
+LONG_SECRET = "0123456789abcdef" * 4  # 64 characters, like a generated one
 
 
 def settings(tmp_path: Path, **env: str) -> Settings:
@@ -17,7 +20,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert built.redis_url is None
     assert built.tally_refresh == 0.5
     assert built.log_level == "INFO"
-    assert len(built.secret) == 64
+    assert len(bytes.fromhex(built.secret.decode())) == 32  # 64 hex digits, 32 random bytes
     assert (tmp_path / "secret").read_text().strip().encode() == built.secret
     assert settings(tmp_path).secret == built.secret  # kept, not regenerated
 
@@ -32,14 +35,14 @@ def test_values_are_read(tmp_path: Path) -> None:
         tmp_path,
         VOTESVC_REDIS_URL="redis://10.0.0.1:6379/0",
         VOTESVC_REDIS_CLUSTER="true",
-        VOTESVC_SECRET="s3",
+        VOTESVC_SECRET=LONG_SECRET,
         VOTESVC_TALLY_REFRESH="0.25",
         VOTESVC_LOG_LEVEL="debug",
         VOTESVC_CORS_ORIGINS="https://a.example, https://b.example",
     )
     assert built.redis_url == "redis://10.0.0.1:6379/0"
     assert built.redis_cluster is True
-    assert built.secret == b"s3"
+    assert built.secret == LONG_SECRET.encode()
     assert built.tally_refresh == 0.25
     assert built.log_level == "DEBUG"
     assert built.cors_origins == ("https://a.example", "https://b.example")
@@ -63,5 +66,41 @@ def test_values_are_read(tmp_path: Path) -> None:
 )
 def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        settings(tmp_path, VOTESVC_SECRET="s", **env)
+        settings(tmp_path, VOTESVC_SECRET=LONG_SECRET, **env)
     assert message in str(caught.value)
+
+
+def test_the_placeholder_is_the_one_the_example_environment_ships() -> None:
+    lines = (REPO / "deploy" / "votesvc.env.example").read_text().splitlines()
+    assert f"VOTESVC_SECRET={PLACEHOLDER_SECRET}" in lines
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        (
+            PLACEHOLDER_SECRET,
+            "VOTESVC_SECRET is still the placeholder of deploy/votesvc.env.example",
+        ),
+        ("x" * (SECRET_MIN_LENGTH - 1), "VOTESVC_SECRET is too short (31 characters, at least 32)"),
+        ("hunter2", "VOTESVC_SECRET is too short (7 characters"),
+    ],
+)
+def test_a_weak_secret_stops_start_up(tmp_path: Path, secret: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(tmp_path, VOTESVC_SECRET=secret)
+    assert str(caught.value).startswith(message)
+    assert "token_hex(32)" in str(caught.value)  # says how to make a good one
+    assert secret not in str(caught.value)  # a secret is never echoed
+    assert not (tmp_path / "secret").exists()  # no secret generated behind the operator's back
+
+
+def test_a_secret_of_the_least_length_is_accepted(tmp_path: Path) -> None:
+    secret = "k" * SECRET_MIN_LENGTH
+    assert settings(tmp_path, VOTESVC_SECRET=secret).secret == secret.encode()
+
+
+def test_a_short_secret_in_the_data_dir_stops_start_up(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("typed-by-hand\n")
+    with pytest.raises(ConfigError, match=r"secret is too short \(13 characters"):
+        settings(tmp_path)

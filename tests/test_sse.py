@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 from tests.live_server import LiveServer
 from tests.localhost import free_port, wait_until
-from tests.support import FakeClock, campaign_toml, make_campaign, phone, wait_for
+from tests.support import SECRET, FakeClock, campaign_toml, make_campaign, phone, wait_for
 from votesvc.app import create_app
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
@@ -216,7 +216,7 @@ def test_sigterm_ends_open_streams_and_the_server_exits(
         "VOTESVC_REDIS_URL": redis_server.url,
         "VOTESVC_DATA_DIR": str(tmp_path / "data"),
         "VOTESVC_CAMPAIGN": str(campaign),
-        "VOTESVC_SECRET": "test-secret",
+        "VOTESVC_SECRET": SECRET.decode(),
         "VOTESVC_LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "votesvc", "serve", "--port", str(port)]

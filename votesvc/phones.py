@@ -2,14 +2,22 @@
 
 No raw phone number is stored anywhere: Redis keys, stream entries and ledger
 rows hold ``phone_hash()``, an HMAC-SHA256 under the service secret.
+
+Files that leave the organisation (``votesvc export``) hold a second keyed hash
+of that stored hash, under a key for one *label* (``label_hasher()``): one
+phone's votes stay linkable within and across files of one label, but not to
+the stored hash, nor across labels, nor back to the number without the secret.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 
-__all__ = ["PhoneHasher", "hash_phone", "normalize_phone"]
+__all__ = ["PhoneHasher", "hash_phone", "label_hasher", "normalize_phone"]
+
+_LABEL_DOMAIN = b"export-label:"  # keeps label keys apart from any other use of the secret
 
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _SEPARATORS = str.maketrans("", "", " -")
@@ -37,6 +45,16 @@ def normalize_phone(raw: str) -> str | None:
 def hash_phone(secret: bytes, number: str) -> str:
     """The keyed hash (64 hex digits) of a normalised number: HMAC-SHA256 under ``secret``."""
     return PhoneHasher(secret)(number)
+
+
+def label_hasher(secret: bytes, label: str) -> PhoneHasher:
+    """HMAC-SHA256 of stored phone hashes under a key derived for ``label``.
+
+    The key is ``HMAC-SHA256(secret, "export-label:" + label)``; the result of
+    ``label_hasher(secret, label)(stored_hash)`` is 64 hex digits.
+    """
+    key = hmac.new(secret, _LABEL_DOMAIN + label.encode("utf-8"), hashlib.sha256).digest()
+    return PhoneHasher(key)
 
 
 class PhoneHasher:

@@ -4,6 +4,12 @@ Its data lives under ``<data dir>/redis`` with AOF on; it listens on a unix
 socket only (``port 0``), so nothing outside the host can reach it. The pid
 file lets a later start find a server that a killed run left behind and reuse
 it (when it answers) or replace it (when it does not).
+
+A pid file can outlive its server, and the pid be given to another process
+(after a reboot, or in a container where it is always the same): a pid counts
+as this server's only while ``/proc`` shows a ``redis-server`` with this data
+directory's socket or directory (:meth:`EmbeddedRedis.owns`). Any other process
+is never signalled; its pid file is stale.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from votesvc.errors import ConfigError
-from votesvc.processes import pid_alive
+from votesvc.processes import cmdline, pid_alive
 
 __all__ = ["EmbeddedRedis", "find_redis_server"]
 
@@ -76,10 +82,34 @@ class EmbeddedRedis:
         )
 
     def pid(self) -> int | None:
+        """The pid of this data directory's running redis-server, from its pid file, or None."""
+        pid = self._recorded_pid()
+        return pid if pid is not None and pid_alive(pid) and self.owns(pid) else None
+
+    def _recorded_pid(self) -> int | None:
         try:
             return int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
+
+    def owns(self, pid: int) -> bool:
+        """True if ``pid`` is a redis-server of this data directory.
+
+        Its process title (``redis-server unixsocket:<socket>``) names the
+        socket; failing that, its arguments name the socket or the directory,
+        or its working directory is the data directory (redis-server changes
+        into ``--dir``).
+        """
+        words = cmdline(pid)
+        if not words or not Path(words[0]).name.startswith("redis-server"):
+            return False
+        names = {word.removeprefix("unixsocket:") for word in words[1:]}
+        if str(self.socket) in names or str(self.dir) in names:
+            return True
+        try:
+            return Path(f"/proc/{pid}/cwd").readlink() == self.dir
+        except OSError:
+            return False
 
     def ping(self) -> bool:
         client = self._client()
@@ -93,13 +123,21 @@ class EmbeddedRedis:
     def start(self, timeout: float = 15.0) -> bool:
         """Make sure the server runs; True if this call started it."""
         pid = self.pid()
-        if pid is not None and pid_alive(pid):
+        if pid is not None:
             if self.ping():
                 log.info("using the embedded Redis already running (pid %d)", pid)
                 self._apply_appendfsync()  # it may have been started with another policy
                 return False
             log.warning("embedded Redis pid %d does not answer; replacing it", pid)
             self._kill(pid, timeout)
+        else:
+            recorded = self._recorded_pid()
+            if recorded is not None and pid_alive(recorded):
+                log.warning(
+                    "%s names pid %d, which is not this embedded Redis; leaving that process alone",
+                    self.pidfile,
+                    recorded,
+                )
         with contextlib.suppress(FileNotFoundError):
             self.pidfile.unlink()
         with contextlib.suppress(FileNotFoundError):
@@ -151,11 +189,11 @@ class EmbeddedRedis:
         """
         while not stop.wait(every):
             pid = self.pid()
-            if pid is not None and pid_alive(pid):
+            if pid is not None:
                 continue
             if stop.is_set():
                 return
-            log.warning("embedded Redis (pid %s) has died; starting it again", pid)
+            log.warning("embedded Redis (pid %s) has died; starting it again", self._recorded_pid())
             try:
                 self.start()
             except ConfigError as exc:

@@ -15,11 +15,23 @@ from typing import Any, Literal
 
 from votesvc.errors import ConfigError
 
-__all__ = ["Database", "Settings", "load_or_create_secret", "parse_database_url"]
+__all__ = [
+    "PLACEHOLDER_SECRET",
+    "SECRET_MIN_LENGTH",
+    "Database",
+    "Settings",
+    "load_or_create_secret",
+    "parse_database_url",
+]
 
 ENV_PREFIX = "VOTESVC_"
 _LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR")
 SQLITE_FILE = "ledger.sqlite3"  # the default ledger, in the data dir
+# The secret keys every phone hash: with a short or published one, whoever reads
+# Redis or the ledger can hash all 7e9 mobile numbers and unmask the phones.
+SECRET_MIN_LENGTH = 32  # characters; a generated secret is 64 hex digits (32 random bytes)
+PLACEHOLDER_SECRET = "change-me"  # what deploy/votesvc.env.example ships (tests hold them equal)
+_MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_hex(32))'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +73,9 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``VOTESVC_*`` variables; a missing secret is created in the data dir.
 
+        A secret shorter than ``SECRET_MIN_LENGTH`` or equal to the placeholder
+        of ``deploy/votesvc.env.example`` stops start-up (ConfigError).
+
         A variable that is unset takes the field's default above: defaults live there only.
         """
         env = Env(os.environ if environ is None else environ)
@@ -76,7 +91,9 @@ class Settings:
             "redis_appendfsync": env.choice("REDIS_APPENDFSYNC", ("always", "everysec")),
             "redis_timeout": env.number("REDIS_TIMEOUT"),
             "campaign_path": Path(campaign) if campaign else None,
-            "secret": secret_text.encode() if secret_text else load_or_create_secret(data_dir),
+            "secret": _checked_secret(secret_text, f"{ENV_PREFIX}SECRET")
+            if secret_text
+            else load_or_create_secret(data_dir),
             "tally_refresh": env.number("TALLY_REFRESH"),
             "shards": env.integer("SHARDS"),
             "batch_max": env.integer("BATCH_MAX"),
@@ -216,4 +233,19 @@ def load_or_create_secret(data_dir: Path) -> bytes:
         raise ConfigError(f"cannot keep the secret in {path}: {exc.strerror}") from exc
     if not secret:
         raise ConfigError(f"{path} is empty: delete it, or set VOTESVC_SECRET")
+    return _checked_secret(secret, str(path))
+
+
+def _checked_secret(secret: str, source: str) -> bytes:
+    """``secret`` as bytes, unless it is the placeholder or too short (never echoed)."""
+    if secret == PLACEHOLDER_SECRET:
+        raise ConfigError(
+            f"{source} is still the placeholder of deploy/votesvc.env.example: "
+            f"set 64 random hex digits ({_MAKE_SECRET})"
+        )
+    if len(secret) < SECRET_MIN_LENGTH:
+        raise ConfigError(
+            f"{source} is too short ({len(secret)} characters, at least {SECRET_MIN_LENGTH}): "
+            f"set 64 random hex digits ({_MAKE_SECRET})"
+        )
     return secret.encode()

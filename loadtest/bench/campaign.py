@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from votesvc.campaign import Campaign, parse_campaign
 
-SECRET = "bench-secret-not-for-production"
+SECRET = "bench-secret-not-for-production-use"  # >= 32 characters, as votesvc demands
 CAMPAIGN_ID = "bench"
 NOMINEES = 30
 

@@ -24,6 +24,7 @@ from votesvc.ledger.flusher import GROUP, Flusher
 from votesvc.ledger.reconcile import reconcile
 from votesvc.ledger.store import Store, build_store
 from votesvc.ledger.store.sqlite import SqliteStore
+from votesvc.processes import pid_scope
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
 
@@ -125,12 +126,23 @@ def ended_pid() -> int:
     return int(ended.stdout)
 
 
-async def test_a_dead_consumer_of_this_host_is_taken_over_at_once(
+OTHER_SCOPE = "0123456789ab"  # another pid namespace (a container sharing this hostname)
+
+
+def consumer_of(pid: int, scope: str | None) -> str:
+    """The consumer name a flusher of pid ``pid`` in ``scope`` takes; None: a name before scopes."""
+    host = socket.gethostname()
+    return f"{host}-{pid}" if scope is None else f"{host}-{pid}-0badcafe@{scope}"
+
+
+async def test_a_dead_consumer_of_this_pid_namespace_is_taken_over_at_once(
     redis: aioredis.Redis, store: Store, keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="votesvc.ledger.flusher")
     await prefill_streams(redis, keys, 300)
-    dead = f"{socket.gethostname()}-{ended_pid()}"
+    assert pid_scope() is not None
+    assert pid_scope() != OTHER_SCOPE
+    dead = consumer_of(ended_pid(), pid_scope())
     flusher = flusher_for(redis, store, keys, flush_claim_after=3600)
     await flusher.ensure_groups()
     for stream in keys.streams():
@@ -146,6 +158,31 @@ async def test_a_dead_consumer_of_this_host_is_taken_over_at_once(
     assert took_over == [
         f"flusher test-flusher took over 300 pending votes from dead consumer {dead}"
     ]
+
+
+@pytest.mark.parametrize(
+    "scope", [OTHER_SCOPE, None], ids=["another-pid-namespace", "name-from-before-scopes"]
+)
+async def test_a_consumer_whose_pid_means_nothing_here_waits_for_claim_after(
+    redis: aioredis.Redis, store: Store, keys: Keys, scope: str | None
+) -> None:
+    # Same hostname, and its pid has no process here: it may still run in its own namespace.
+    await prefill_streams(redis, keys, 300)
+    elsewhere = consumer_of(ended_pid(), scope)
+    flusher = flusher_for(redis, store, keys, flush_claim_after=0.5)
+    await flusher.ensure_groups()
+    for stream in keys.streams():
+        await redis.xreadgroup(GROUP, elsewhere, {stream: ">"})
+    await flusher.step()
+    assert await store.count(CAMPAIGN) == 0  # not taken over at once
+    assert await pending_total(redis, keys) == 300
+
+    async def claimed() -> bool:
+        await flusher.step()
+        return await store.count(CAMPAIGN) == 300
+
+    await wait_for(claimed, within=5.0)  # like a consumer of another host
+    assert await pending_total(redis, keys) == 0
 
 
 async def test_a_redelivered_batch_changes_nothing(

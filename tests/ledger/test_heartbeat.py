@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import socket
+import subprocess
+import sys
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.ledger.test_flusher import ended_pid
+from tests.ledger.test_flusher import OTHER_SCOPE, consumer_of, ended_pid
 from tests.support import wait_for
 from votesvc.keys import Keys
 from votesvc.ledger.flusher import Flusher
-from votesvc.ledger.heartbeat import live_flushers
+from votesvc.ledger.heartbeat import consumer_name, live_flushers
 from votesvc.ledger.store import Store
+from votesvc.processes import pid_scope
 from votesvc.settings import Settings
 
 CAMPAIGN = "test-campaign"
@@ -55,7 +60,10 @@ async def test_only_recent_entries_of_running_processes_count(
 ) -> None:
     seconds, micros = await redis.time()
     now = seconds * 1000 + micros // 1000
-    dead_here = f"{socket.gethostname()}-{ended_pid()}"
+    ended = ended_pid()
+    dead_here = consumer_of(ended, pid_scope())
+    elsewhere = consumer_of(ended, OTHER_SCOPE)  # same host and pid, another pid namespace
+    before_scopes = consumer_of(ended, None)
     await redis.hset(
         keys.flushers(),
         mapping={
@@ -63,11 +71,39 @@ async def test_only_recent_entries_of_running_processes_count(
             "otherhost-2": now - 60_000,  # silent for a minute
             "restorer-7": now,  # the caller itself
             dead_here: now,  # its process has ended: dead without waiting
+            elsewhere: now,  # its pid says nothing here: judged by its heartbeat
+            before_scopes: now,  # likewise
             "ancient-3": now - 7200_000,  # silent for two hours: forgotten
         },
     )
     live = await live_flushers(redis, keys, within=5.0, besides="restorer-7")
-    assert set(live) == {"otherhost-1"}
+    assert set(live) == {"otherhost-1", elsewhere, before_scopes}
     assert 0.4 <= live["otherhost-1"] < 5.0
     assert not await redis.hexists(keys.flushers(), "ancient-3")
     assert await redis.hexists(keys.flushers(), "otherhost-2")
+
+
+NAME_IN_A_CHILD = "from votesvc.ledger.heartbeat import consumer_name; print(consumer_name())"
+
+
+def test_a_consumer_name_is_host_pid_nonce_and_pid_scope() -> None:
+    host, scope = re.escape(socket.gethostname()), pid_scope()
+    form = re.compile(rf"{host}-(?P<pid>[0-9]+)-(?P<nonce>[0-9a-f]{{8}})@{scope}")
+    name = consumer_name()
+    ours = form.fullmatch(name)
+    assert ours is not None
+    assert int(ours["pid"]) == os.getpid()
+    assert consumer_name() == name  # one per process
+    # Processes that share a hostname and a pid (pid 1 of every container) differ by the nonce.
+    children = [
+        subprocess.run(
+            [sys.executable, "-c", NAME_IN_A_CHILD], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    nonces = {ours["nonce"]}
+    for child in children:
+        match = form.fullmatch(child)
+        assert match is not None
+        nonces.add(match["nonce"])
+    assert len(nonces) == 3

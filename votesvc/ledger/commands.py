@@ -26,7 +26,7 @@ from votesvc.days import system_clock
 from votesvc.errors import ConfigError
 from votesvc.keys import Keys
 from votesvc.ledger.award import FORMATS, Award, award_blockers, rank_award, render
-from votesvc.ledger.export import check_output, export_ledger
+from votesvc.ledger.export import check_output, export_ledger, phone_column
 from votesvc.ledger.flusher import Flusher
 from votesvc.ledger.heartbeat import live_flushers
 from votesvc.ledger.reconcile import Reconciliation, pending_votes, reconcile
@@ -145,15 +145,22 @@ def award(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def export(args: argparse.Namespace, settings: Settings) -> int:
-    """``votesvc export --out FILE``."""
+    """``votesvc export --out FILE [--label TEXT | --internal]``."""
     out = Path(args.out)
     check_output(out)  # before Redis and the database: a bad path fails at once
+    campaign_id = load_campaign(settings.campaign_path).id
+    label = None if args.internal else (campaign_id if args.label is None else args.label)
+    phones = phone_column(settings.secret, label)
 
     async def body(tools: Tools) -> int:
         pending = len(await pending_votes(tools.client, tools.keys, tools.store))
-        done = await export_ledger(tools.store, tools.campaign.id, out)
+        done = await export_ledger(tools.store, tools.campaign.id, out, phones=phones)
         print(f"{done.rows} votes ({done.void} void) written to {done.path}")
         print(f"sha256 {done.sha256}  (in {done.digest_path})")
+        if label is None:
+            print("phone_hash is the stored hash: keep this file inside the organisation")
+        else:
+            print(f"phone_hash is keyed for the label {label!r}")
         if pending:
             print(f"note: {pending} accepted votes are still pending in Redis", file=sys.stderr)
         return 0
@@ -318,6 +325,18 @@ def add_ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
     cmd = commands.add_parser("export", help="write the ledger as CSV with a SHA-256 digest")
     cmd.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
+    phones = cmd.add_mutually_exclusive_group()
+    phones.add_argument(
+        "--label",
+        metavar="TEXT",
+        help="key the phone column for this label (default: the campaign id); files of one "
+        "label link one phone's votes, other labels do not",
+    )
+    phones.add_argument(
+        "--internal",
+        action="store_true",
+        help="write the stored phone hash (as in Redis and the ledger): not for outside eyes",
+    )
     cmd.set_defaults(func=export)
 
     cmd = commands.add_parser(

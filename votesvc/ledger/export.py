@@ -6,6 +6,15 @@ check the file with ``sha256sum -c FILE.sha256``. Both appear complete or not
 at all (written to temporary ``.part`` names, then renamed; on any failure the
 ``.part`` files are removed). The directory must exist: a mistyped path is
 refused, not created.
+
+The phone column holds, by default, a keyed hash of the stored phone hash under
+a key for one label (``phones.label_hasher``; the label defaults to the
+campaign id): auditors can link one phone's votes within a file and across
+files of the same label, but cannot compare them with Redis or the ledger, nor
+reverse them without the secret. With ``internal`` it holds the stored hash
+itself, which equals what Redis and the ledger hold: such a file must stay
+inside the organisation. Nothing in the file depends on the time of the export,
+so the same ledger and label give the same bytes.
 """
 
 from __future__ import annotations
@@ -14,16 +23,42 @@ import contextlib
 import csv
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from votesvc.errors import ConfigError
 from votesvc.ledger.store import Store
+from votesvc.phones import label_hasher
 
-__all__ = ["COLUMNS", "ExportFailed", "Exported", "check_output", "export_ledger"]
+__all__ = [
+    "COLUMNS",
+    "ExportFailed",
+    "Exported",
+    "PhoneColumn",
+    "check_output",
+    "export_ledger",
+    "phone_column",
+]
 
 COLUMNS = ("vote_id", "nominee", "phone_hash", "accepted_at", "void", "void_reason")
+
+
+PhoneColumn = Callable[[str], str]  # stored phone hash -> what the file holds for it
+
+
+def phone_column(secret: bytes, label: str | None) -> PhoneColumn:
+    """The phone column: the keyed hash for ``label``, or (None) the stored hash as is."""
+    if label is None:
+        return _stored
+    if not label.strip():
+        raise ConfigError("the export label (--label) must not be empty")
+    return label_hasher(secret, label)
+
+
+def _stored(phone_hash: str) -> str:
+    return phone_hash
 
 
 class ExportFailed(ConfigError):
@@ -64,8 +99,11 @@ def check_output(out: Path) -> None:
         raise ExportFailed(f"cannot write {out}: the directory {parent} {why}")
 
 
-async def export_ledger(store: Store, campaign: str, out: Path) -> Exported:
+async def export_ledger(store: Store, campaign: str, out: Path, *, phones: PhoneColumn) -> Exported:
     """Write every ledger row of ``campaign`` to ``out`` and its digest beside it.
+
+    ``phones`` gives the phone column's value for each stored phone hash
+    (see :func:`phone_column`).
 
     Raises ExportFailed (and leaves no file behind) when ``out`` cannot be written.
     """
@@ -73,7 +111,7 @@ async def export_ledger(store: Store, campaign: str, out: Path) -> Exported:
     digest_path = _digest_path(out)
     parts = (out.with_name(out.name + ".part"), digest_path.with_name(digest_path.name + ".part"))
     try:
-        rows, void, digest = await _write_csv(store, campaign, parts[0])
+        rows, void, digest = await _write_csv(store, campaign, parts[0], phones)
         parts[1].write_text(f"{digest}  {out.name}\n")
         parts[0].replace(out)
         parts[1].replace(digest_path)
@@ -87,7 +125,9 @@ async def export_ledger(store: Store, campaign: str, out: Path) -> Exported:
     return Exported(out, digest_path, rows, void, digest)
 
 
-async def _write_csv(store: Store, campaign: str, path: Path) -> tuple[int, int, str]:
+async def _write_csv(
+    store: Store, campaign: str, path: Path, phones: PhoneColumn
+) -> tuple[int, int, str]:
     """Rows, void rows and SHA-256 of the CSV written (and fsynced) to ``path``."""
     sink = _Hashing(path)
     rows = void = 0
@@ -101,7 +141,7 @@ async def _write_csv(store: Store, campaign: str, path: Path) -> tuple[int, int,
                     (
                         vote.vote_id,
                         vote.nominee,
-                        vote.phone_hash,
+                        phones(vote.phone_hash),
                         at.isoformat(timespec="milliseconds"),
                         "true" if vote.void else "false",
                         vote.void_reason or "",

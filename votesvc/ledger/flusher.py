@@ -1,14 +1,14 @@
 """The ledger flusher: Redis vote streams -> durable storage, on a schedule.
 
 Every shard's stream is read through the consumer group ``ledger``; each
-flusher is one consumer (``host-pid``), so any number can run side by side
-(one per ``serve`` worker, or ``votesvc flush`` processes). A cycle
-(:meth:`Flusher.step`), every ``interval`` or at once when the last one filled
-its batch:
+flusher is one consumer (``host-pid-nonce@scope``, see ``heartbeat.py``), so
+any number can run side by side (one per ``serve`` worker, or ``votesvc
+flush`` processes). A cycle (:meth:`Flusher.step`), every ``interval`` or at
+once when the last one filled its batch:
 
 1. claim entries another consumer left pending: at once from a dead
-   consumer of this host (its pid is gone), else after ``claim_after``
-   seconds idle (XAUTOCLAIM);
+   consumer of this pid namespace (its pid is gone), else after
+   ``claim_after`` seconds idle (XAUTOCLAIM);
 2. read new entries (XREADGROUP, shard by shard);
 3. write the batch into ``votes`` (the vote id is the key, so a re-delivered
    entry changes nothing), retrying with backoff while the database is down;
@@ -51,7 +51,7 @@ __all__ = ["GROUP", "Flusher", "consumer_name"]
 log = logging.getLogger(__name__)
 
 GROUP = "ledger"
-_REAP_EVERY = 5.0  # seconds between looks for dead consumers of this host
+_REAP_EVERY = 5.0  # seconds between looks for dead consumers of this pid namespace
 _BACKOFF_START = 0.05
 _BACKOFF_MAX = 1.0  # seconds: the longest wait between tries while Redis or the database is down
 _READ_CHUNK = 256
@@ -301,7 +301,7 @@ class Flusher:
         return claimed
 
     async def _claim_dead(self) -> Entries:
-        """Take over the pending entries of consumers of this host whose process died."""
+        """Take over the pending entries of consumers of this pid namespace whose process died."""
         now = time.monotonic()
         if now < self._next_reap:
             return Entries(self._campaign)

@@ -8,15 +8,28 @@ interval, if shorter), whatever the traffic and even while its database is
 down, and deletes its entry when it stops cleanly. ``votesvc restore`` reads
 the hash to refuse while another flusher runs.
 
-A consumer is named ``host-pid``; one of this host whose process has ended is
-known dead at once, without waiting for its heartbeat to age.
+A consumer is named ``host-pid-nonce@scope``: ``nonce`` is 8 random hex digits
+drawn once per process, so containers that share a hostname and all run as
+pid 1 still get names of their own; ``scope`` (``processes.pid_scope()``, 12
+hex digits) names the kernel boot and pid namespace the pid belongs to. The
+scope travels in the name because the name is all that XINFO CONSUMERS and
+the heartbeat hash hold about a consumer, however long ago it died: no other
+record has to be kept, read or cleaned up. A consumer whose scope is this
+process's and whose pid has ended is known dead at once, without waiting for
+its heartbeat to age (or, in the flusher, for ``claim_after``). Any other
+consumer, including one of another pid namespace on this host, one whose
+scope is unknown, and a ``host-pid`` name from before the scope existed, is
+judged by time alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import re
+import secrets
 import socket
 from typing import Any
 
@@ -24,7 +37,7 @@ from redis.exceptions import RedisError
 
 from votesvc.connection import RedisClient
 from votesvc.keys import Keys
-from votesvc.processes import pid_alive
+from votesvc.processes import pid_alive, pid_scope
 from votesvc.scripts import load_script
 
 __all__ = ["BEAT_EVERY", "Heartbeat", "consumer_name", "ended_here", "live_flushers"]
@@ -33,15 +46,29 @@ BEAT_EVERY = 1.0  # seconds between heartbeats, at most
 FORGET_AFTER = 3600.0  # seconds after which a silent flusher's entry is dropped
 
 
+# host-pid-nonce@scope; the host may hold dashes (and a name without a scope
+# is left to time: see the module docstring)
+_NAME = re.compile(r".+-(?P<pid>[0-9]+)-[0-9a-f]{8}@(?P<scope>[0-9a-f]{12})")
+
+
 def consumer_name() -> str:
-    """This process's consumer name in the ledger group: ``host-pid``."""
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """This process's consumer name in the ledger group: ``host-pid-nonce@scope``."""
+    return _consumer_name(os.getpid())  # a forked child gets a name of its own
+
+
+@functools.cache
+def _consumer_name(pid: int) -> str:
+    scope = pid_scope()
+    name = f"{socket.gethostname()}-{pid}-{secrets.token_hex(4)}"
+    return name if scope is None else f"{name}@{scope}"
 
 
 def ended_here(name: str) -> bool:
-    """True if ``name`` is a consumer of this host whose process has ended."""
-    host, _, pid = name.rpartition("-")
-    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+    """True if ``name`` is a consumer of this pid namespace whose process has ended."""
+    parts = _NAME.fullmatch(name)
+    if parts is None or parts["scope"] != pid_scope():
+        return False
+    return not pid_alive(int(parts["pid"]))
 
 
 class Heartbeat:
