@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup setup-test lint clean loadtest bench
+.PHONY: run test setup setup-test lint clean loadtest bench screenshots
 
 run: setup
 	$(BIN)/votesvc serve
 
 test: setup-test lint
 	$(BIN)/pytest --cov
+
+# Refresh the README's screenshots in docs/screenshots/ (test runs write theirs to a temp dir).
+screenshots: setup-test
+	VOTESVC_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest -m browser -k screenshots
 
 lint:
 	$(BIN)/ruff check .

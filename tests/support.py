@@ -6,16 +6,22 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 
 from votesvc.app import create_app
 from votesvc.campaign import Campaign, parse_campaign
+from votesvc.connection import connect
+from votesvc.keys import Keys
+from votesvc.ledger.setup import settle_campaign
+from votesvc.ledger.store import build_store
 from votesvc.settings import Settings
 
 SECRET = b"test-secret-long-enough-for-votesvc"  # VOTESVC_SECRET needs >= 32 characters
@@ -146,6 +152,9 @@ async def running_service(
     # are not about them; tests/test_redis_down.py runs the shipped budget.
     settings.setdefault("redis_timeout", 5.0)
     config = Settings(data_dir=tmp_path, redis_url=redis_url, secret=SECRET, **settings)
+    if not config.flush_in_serve:  # else the app's own flusher process sets it up
+        with contextlib.suppress(RedisError, OSError):  # unreachable: its votes wait
+            await set_up_campaign(config, campaign)
     app = create_app(config, campaign=campaign, clock=clock)
     transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 40000))
     async with (
@@ -169,3 +178,22 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(interval)
+
+
+async def set_up_campaign(settings: Settings, campaign: Campaign) -> None:
+    """What a process that opens the ledger does as it starts (votesvc.ledger.setup):
+    the campaign's codes fixed in the ledger and mirrored into Redis, Redis marked."""
+    store = build_store(settings)
+    client = connect(settings)
+    try:
+        await store.open()
+        await settle_campaign(store, client, Keys(campaign.id, settings.shards), campaign, settings)
+    finally:
+        await store.close()
+        await client.aclose()
+
+
+def set_up_campaign_now(settings: Settings, campaign: Campaign) -> None:
+    """:func:`set_up_campaign` from synchronous code, even inside a running event loop."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, set_up_campaign(settings, campaign)).result()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support import Service, make_campaign, phone, running_service
+from votesvc.keys import Keys
 from votesvc.redis_server import EmbeddedRedis
 
 JSON = {"Content-Type": "application/json"}
@@ -215,7 +218,8 @@ async def test_the_window_is_judged_by_redis_clock_not_the_hosts(
         service.clock.now = datetime.now(UTC).timestamp() - 3600
         for _ in range(3):  # closed attempts count toward no limit, and change nothing
             assert error_code(await service.vote("N01", phone(2))) == "voting_closed"
-    assert [key async for key in redis.scan_iter(match="votesvc:{over:*")] == []
+    written = {key async for key in redis.scan_iter(match="votesvc:{over:*")}
+    assert written == {b"votesvc:{over:meta}", *(k.encode() for k in Keys("over", 16).markers())}
 
 
 async def test_the_recorded_time_is_redis_time(service: Service, redis: Any) -> None:
@@ -321,7 +325,73 @@ async def test_health_and_readiness(service: Service) -> None:
     assert health.json() == {"status": "ok"}
     ready = await service.client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready"}
+    body = ready.json()
+    assert body == {"status": "ready", "redis": body["redis"]}
+    assert body["redis"]["policy"] == "noeviction"
+    assert body["redis"]["used_memory"] > 0
+    assert body["redis"]["maxmemory"] >= 0
+
+
+async def test_readiness_refuses_a_redis_that_may_evict(
+    own_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    async with running_service(own_redis.url, tmp_path) as service:
+        assert (await service.client.get("/readyz")).status_code == 200
+        await service.app.state.redis.config_set("maxmemory-policy", "allkeys-lru")
+        refused = await service.client.get("/readyz")
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "unavailable"
+        assert refused.json()["reason"] == "redis_may_evict"
+        message = refused.json()["error"]["message"]
+        assert "allkeys-lru" in message
+        assert "VOTESVC_ALLOW_EVICTION" in message
+    async with running_service(own_redis.url, tmp_path / "allowed", allow_eviction=True) as allowed:
+        ready = await allowed.client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["redis"]["policy"] == "allkeys-lru"
+
+
+async def test_readiness_warns_once_when_redis_memory_runs_high(
+    own_redis: EmbeddedRedis, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_service(own_redis.url, tmp_path) as service:
+        client = service.app.state.redis
+        used = (await client.info("memory"))["used_memory"]
+        limit = used * 11 // 10  # used memory is past 80 % of it
+        await client.config_set("maxmemory", limit)
+        with caplog.at_level(logging.WARNING, logger="votesvc.redismemory"):
+            for _ in range(3):
+                ready = await service.client.get("/readyz")
+                assert ready.status_code == 200
+                assert ready.json()["redis"]["maxmemory"] == limit
+        warnings = [r for r in caplog.records if r.name == "votesvc.redismemory"]
+        assert len(warnings) == 1
+        assert f"of its maxmemory {limit} bytes" in warnings[0].getMessage()
+
+
+PROXY = "10.0.0.2"  # a trusted proxy's address, as the socket peer
+
+
+async def test_the_client_is_the_right_most_hop_of_a_long_forwarded_for(
+    redis: Any, redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    campaign = make_campaign(ip_limit=1, trusted_proxies=["10.0.0.0/8"])
+    claims = ", ".join(f"198.18.{n // 256}.{n % 256}" for n in range(560))  # 8 KB of claims
+    async with running_service(redis_server.url, tmp_path, campaign=campaign) as service:
+
+        async def vote(number: int, forwarded: str) -> int:
+            headers = {"X-Forwarded-For": forwarded}
+            response = await service.vote("N01", phone(number), peer=PROXY, headers=headers)
+            return response.status_code
+
+        assert await vote(1, f"{claims}, 192.0.2.50") == 201
+        assert await vote(2, "6.6.6.6, 192.0.2.50") == 429  # the same client
+        assert await vote(3, f"{claims}, 192.0.2.51") == 201  # another one
+        # Only the last 1 KiB is read: a client further left than that, behind
+        # trusted hops, is not believed; the left-most trusted hop read counts.
+        hidden = "192.0.2.60, " + ", ".join(["10.0.0.9"] * 200)
+        assert await vote(4, hidden) == 201
+        assert await vote(5, "10.0.0.9") == 429  # counted as the same client as the vote before
 
 
 async def test_readiness_reloads_scripts_after_script_flush(service: Service, redis: Any) -> None:

@@ -2,7 +2,8 @@
 
 One browser for the module, one live server with its own Redis (so a test can
 stop and start it). Every wait is on a condition on the page, with a bound.
-The screenshots land in docs/screenshots/, which the README links to.
+The screenshots land in a temporary directory; `make screenshots` sets
+VOTESVC_SCREENSHOTS_DIR to refresh docs/screenshots/, which the README links to.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import redis
 
 from tests.live_server import LiveServer
 from tests.localhost import wait_until
-from tests.support import SECRET, SHANGHAI_NOON
+from tests.support import SECRET, SHANGHAI_NOON, set_up_campaign_now
 from votesvc.app import create_app
 from votesvc.campaign import Campaign, demo_campaign_text, parse_campaign
 from votesvc.redis_server import EmbeddedRedis
@@ -39,7 +40,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SCREENSHOTS_ENV = "VOTESVC_SCREENSHOTS_DIR"  # set by `make screenshots` to DOCS_SCREENSHOTS
 WIDE = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 WAIT_MS = 10_000
@@ -94,20 +96,25 @@ def site_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRed
 
 
 @pytest.fixture(scope="module")
-def site(
-    browser: Any, site_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    started = time.time()
-    settings = Settings(
+def site_settings(site_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
         data_dir=tmp_path_factory.mktemp("browser-data"),
         redis_url=site_redis.url,
         secret=SECRET,
         tally_refresh=0.2,
         flush_in_serve=False,
     )
+
+
+@pytest.fixture(scope="module")
+def site(browser: Any, site_settings: Settings) -> Iterator[LiveServer]:
+    started = time.time()
+    set_up_campaign_now(site_settings, browser_campaign())
     # Real time moving on, from a day the campaign is open.
     app = create_app(
-        settings, campaign=browser_campaign(), clock=lambda: SHANGHAI_NOON + time.time() - started
+        site_settings,
+        campaign=browser_campaign(),
+        clock=lambda: SHANGHAI_NOON + time.time() - started,
     )
     server = LiveServer(app).start()
     yield server
@@ -281,13 +288,36 @@ def test_dashboard_says_unreachable_while_redis_is_down_and_recovers(
     expect(alert).to_be_hidden()
 
 
-def test_screenshots(browser: Any, site: LiveServer, site_redis: EmbeddedRedis) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def screenshot_dir(environ: Mapping[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where test_screenshots writes: a temporary directory unless the environment names one."""
+    chosen = environ.get(SCREENSHOTS_ENV)
+    return Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+
+
+def test_screenshots_stay_out_of_the_docs_unless_asked(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    default = screenshot_dir({}, tmp_path_factory)
+    assert default.is_relative_to(tmp_path_factory.getbasetemp())
+    assert not default.is_relative_to(DOCS_SCREENSHOTS)
+    assert screenshot_dir({SCREENSHOTS_ENV: str(tmp_path)}, tmp_path_factory) == tmp_path
+
+
+def test_screenshots(
+    browser: Any,
+    site: LiveServer,
+    site_redis: EmbeddedRedis,
+    site_settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    shots = screenshot_dir(os.environ, tmp_path_factory)
+    shots.mkdir(parents=True, exist_ok=True)
     client = redis.Redis(unix_socket_path=str(site_redis.socket))
     try:
         client.flushall()
     finally:
         client.close()
+    set_up_campaign_now(site_settings, browser_campaign())  # a fresh campaign in Redis
     with httpx.Client(base_url=site.url, timeout=5) as api:
         wide = browser.new_context(viewport=WIDE, locale="zh-CN", timezone_id="Asia/Shanghai")
         phone = browser.new_context(
@@ -318,21 +348,21 @@ def test_screenshots(browser: Any, site: LiveServer, site_redis: EmbeddedRedis) 
             )
         expect(page.locator("#cut")).to_have_attribute("data-tie", "true")
         expect(page.locator('.row[data-status="tie"]')).to_have_count(2)
-        page.screenshot(path=SCREENSHOTS / "dashboard-wide.png")
-        small.screenshot(path=SCREENSHOTS / "dashboard-phone.png")
+        page.screenshot(path=shots / "dashboard-wide.png")
+        small.screenshot(path=shots / "dashboard-phone.png")
 
         page.goto(site.url + "/")
         expect(page.locator(".vote")).to_have_count(30, timeout=WAIT_MS)
         page.fill("#phone", "13700001234")
         page.locator('.vote[data-id="N04"]').click()
         expect(page.locator("#message")).to_have_attribute("data-outcome", "accepted")
-        page.screenshot(path=SCREENSHOTS / "campaign-wide.png")
+        page.screenshot(path=shots / "campaign-wide.png")
 
         small.goto(site.url + "/")
         expect(small.locator(".vote")).to_have_count(30, timeout=WAIT_MS)
         small.fill("#phone", "13700001234")
         small.locator('.vote[data-id="N04"]').click()
         expect(small.locator("#message")).to_have_attribute("data-outcome", "already_voted")
-        small.screenshot(path=SCREENSHOTS / "campaign-phone.png")
+        small.screenshot(path=shots / "campaign-phone.png")
         wide.close()
         phone.close()

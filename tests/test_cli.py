@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.localhost import free_port, wait_until
 from tests.support import campaign_toml
@@ -25,11 +26,14 @@ pytestmark = pytest.mark.slow
 
 
 class Serve:
-    def __init__(self, data_dir: Path, campaign: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, campaign: Path | None = None, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.data_dir = data_dir
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOTESVC_")}
         env["VOTESVC_DATA_DIR"] = str(data_dir)
+        env |= extra_env or {}
         if campaign is not None:
             env["VOTESVC_CAMPAIGN"] = str(campaign)
         self.log = data_dir / f"serve-{self.port}.log"
@@ -126,6 +130,42 @@ def test_a_bad_campaign_file_stops_start_up_with_one_line(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert result.stderr.strip() == f"votesvc: campaign file {bad}: duplicate nominee id 'N01'"
     assert not EmbeddedRedis(tmp_path / "data").ping()
+
+
+def test_a_redis_that_may_evict_stops_start_up_with_one_line(
+    tmp_path: Path, own_redis: EmbeddedRedis
+) -> None:
+    with redis.Redis.from_url(own_redis.url) as client:
+        client.config_set("maxmemory-policy", "allkeys-lru")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOTESVC_")}
+    env |= {"VOTESVC_REDIS_URL": own_redis.url, "VOTESVC_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        [sys.executable, "-m", "votesvc", "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""  # stopped before serving anything
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("votesvc: Redis runs maxmemory-policy allkeys-lru, which may evict")
+    assert line.endswith("or VOTESVC_ALLOW_EVICTION=true to run anyway")
+
+
+def test_allow_eviction_lets_serve_start_on_such_a_redis(
+    tmp_path: Path, own_redis: EmbeddedRedis, serve: list[Serve]
+) -> None:
+    with redis.Redis.from_url(own_redis.url) as client:
+        client.config_set("maxmemory-policy", "allkeys-lru")
+    env = {"VOTESVC_REDIS_URL": own_redis.url, "VOTESVC_ALLOW_EVICTION": "true"}
+    run = Serve(tmp_path / "data", extra_env=env)
+    serve.append(run)
+    wait_until(run.healthy)
+    assert httpx.get(run.url + "/readyz").json()["redis"]["policy"] == "allkeys-lru"
+    assert run.stop() == 0
+    assert "allowed by VOTESVC_ALLOW_EVICTION" in run.output()
 
 
 def test_bad_settings_stop_start_up_with_one_line(tmp_path: Path) -> None:

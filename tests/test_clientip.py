@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import tracemalloc
 from ipaddress import ip_network
 
 import pytest
 
-from votesvc.clientip import ClientIP
+from votesvc.clientip import FORWARDED_MAX, ClientIP, keep_last_hops
 
 PROXIES = [ip_network("10.0.0.0/8"), ip_network("fd00::/8")]
 
@@ -40,3 +41,32 @@ def test_hash_is_keyed_and_short() -> None:
     assert len(one) == 16
     assert one != ClientIP([], b"other").hash("192.0.2.1")
     assert "192.0.2.1" not in one
+
+
+def test_hostile_headers_leave_the_cache_bounded_by_client_addresses() -> None:
+    client_ip = ClientIP(PROXIES, b"k")
+    claims = ", ".join(f"198.18.{n // 256}.{n % 256}" for n in range(560))  # about 8 KB
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        keys = {client_ip.key("10.0.0.2", f"{n}, {claims}, 192.0.2.{n % 5}") for n in range(1000)}
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(keys) == 5  # five clients behind the proxy
+    assert grown < 200_000  # the 1,000 headers kept as cache keys would hold 8 MB
+    assert client_ip.resolve("10.0.0.2", f"{claims}, 192.0.2.3") == "192.0.2.3"
+
+
+def test_the_last_hops_are_kept_whole() -> None:
+    assert keep_last_hops(b"192.0.2.1, 10.0.0.3") == b"192.0.2.1, 10.0.0.3"
+    hops = ",".join(["10.0.0.9"] * 100)
+    # "192.0.2.111," then trusted hops, long enough that the last 1 KiB starts at "2.0.2.111"
+    header = "192.0.2.111," + " " * (FORWARDED_MAX - len("2.0.2.111,") - len(hops)) + hops
+    assert header[-FORWARDED_MAX:].startswith("2.0.2.111,")
+    client_ip = ClientIP(PROXIES, b"k")
+    assert client_ip.resolve("10.0.0.2", header[-FORWARDED_MAX:]) == "2.0.2.111"  # cut blindly
+    kept = keep_last_hops(header.encode()).decode()
+    assert len(kept) < FORWARDED_MAX
+    assert client_ip.resolve("10.0.0.2", kept) == "10.0.0.9"
+    assert keep_last_hops(b"x" * 2000) == b""  # one hop longer than 1 KiB: nothing is read

@@ -12,6 +12,8 @@ from redis.asyncio.cluster import RedisCluster
 
 from tests.cluster import LocalCluster
 from tests.support import make_campaign, phone, running_service
+from votesvc.errors import ConfigError
+from votesvc.redismemory import MemoryGuard, read_memory
 
 pytestmark = pytest.mark.slow
 
@@ -55,5 +57,28 @@ async def test_votes_and_tally_on_a_cluster(cluster: LocalCluster, tmp_path: Pat
                 nodes_with_counters.add(node.name)
         # the counter shards are spread over the masters
         assert len(nodes_with_counters) > 1
+    finally:
+        await client.aclose()
+
+
+async def test_the_memory_report_covers_every_master(cluster: LocalCluster, tmp_path: Path) -> None:
+    client = RedisCluster.from_url(cluster.url)
+    try:
+        memory = await read_memory(client)
+        assert len(memory.nodes) == 3
+        assert memory.policy == "noeviction"
+        async with running_service(cluster.url, tmp_path, redis_cluster=True) as svc:
+            ready = await svc.client.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["redis"]["policy"] == "noeviction"
+            assert ready.json()["redis"]["maxmemory"] == 0  # no master has a limit
+        node = client.get_primaries()[-1]
+        await client.config_set("maxmemory-policy", "volatile-lru", target_nodes=node)
+        try:
+            assert (await read_memory(client)).policy == "mixed"
+            with pytest.raises(ConfigError, match="maxmemory-policy volatile-lru"):
+                await MemoryGuard(client, allow_eviction=False).report()
+        finally:
+            await client.config_set("maxmemory-policy", "noeviction", target_nodes=node)
     finally:
         await client.aclose()

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from tests.support import SECRET, FakeClock, make_campaign, phone
 from votesvc.entry import ENTRY_FIELDS, VoteEntry
 from votesvc.keys import Keys
+from votesvc.meta import write_markers
 from votesvc.phones import hash_phone
 from votesvc.scripts import register_scripts
 from votesvc.settings import Settings
@@ -23,6 +24,7 @@ async def test_cast_vote_writes_exactly_the_entry_fields(redis: aioredis.Redis) 
     clock = FakeClock()
     caster = VoteCaster(redis, campaign, keys, clock, Settings(shards=4))
     await register_scripts(redis)
+    await write_markers(redis, keys)
     nominee = campaign.nominee("N03")
     assert nominee is not None
     phone_hash = hash_phone(SECRET, phone(1))

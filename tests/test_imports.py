@@ -19,6 +19,8 @@ VOTE_PATH = (
     "days",
     "settings",
     "entry",
+    "meta",
+    "redismemory",
 )
 
 

@@ -25,6 +25,13 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings(tmp_path).secret == built.secret  # kept, not regenerated
 
 
+def test_allow_eviction_is_a_flag_off_by_default(tmp_path: Path) -> None:
+    assert settings(tmp_path).allow_eviction is False
+    assert settings(tmp_path, VOTESVC_ALLOW_EVICTION="true").allow_eviction is True
+    with pytest.raises(ConfigError, match="VOTESVC_ALLOW_EVICTION='maybe' must be true or false"):
+        settings(tmp_path, VOTESVC_ALLOW_EVICTION="maybe")
+
+
 def test_sqlite_urls_with_a_file_are_accepted(tmp_path: Path) -> None:
     for url in ("sqlite:///var/ledger.db", "sqlite:////tmp/ledger.db", "SQLITE:///x.db"):
         assert settings(tmp_path, VOTESVC_DATABASE_URL=url).database_url == url

@@ -20,7 +20,15 @@ import redis.asyncio as aioredis
 
 from tests.live_server import LiveServer
 from tests.localhost import free_port, wait_until
-from tests.support import SECRET, FakeClock, campaign_toml, make_campaign, phone, wait_for
+from tests.support import (
+    SECRET,
+    FakeClock,
+    campaign_toml,
+    make_campaign,
+    phone,
+    set_up_campaign_now,
+    wait_for,
+)
 from votesvc.app import create_app
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
@@ -83,7 +91,9 @@ def live_factory(
             tally_refresh=overrides.pop("tally_refresh", 0.05),
             **overrides,
         )
-        app = create_app(settings, campaign=make_campaign(), clock=FakeClock())
+        campaign = make_campaign()
+        set_up_campaign_now(settings, campaign)
+        app = create_app(settings, campaign=campaign, clock=FakeClock())
         server = LiveServer(app).start()
         servers.append(server)
         return server

@@ -21,6 +21,7 @@ from votesvc.campaign import Campaign
 from votesvc.connection import RedisClient, connect
 from votesvc.errors import RedisUnavailable
 from votesvc.keys import Keys
+from votesvc.meta import write_markers
 from votesvc.phones import hash_phone
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.scripts import register_scripts
@@ -53,6 +54,14 @@ class Caster:
         self.keys = Keys(campaign.id, 16)
         self.clock = FakeClock()
         self.caster = VoteCaster(client, campaign, self.keys, self.clock, Settings())
+
+    @classmethod
+    async def on(cls, client: RedisClient, campaign: Campaign) -> Caster:
+        """A caster on ``client``, whose Redis holds the campaign (scripts, markers)."""
+        caster = cls(client, campaign)
+        await register_scripts(client)
+        await write_markers(client, caster.keys)
+        return caster
 
     def cast(self, nominee: str, n: int, ip: int | None = None) -> asyncio.Future[Outcome]:
         """Queue phone(n)'s vote for ``nominee`` from IP number ``ip`` (default: its own)."""
@@ -92,8 +101,7 @@ async def script_calls(client: RedisClient) -> int:
 
 @pytest.fixture
 async def votes(redis: aioredis.Redis) -> AsyncIterator[Caster]:
-    caster = Caster(redis, make_campaign(**RULES))
-    await register_scripts(redis)
+    caster = await Caster.on(redis, make_campaign(**RULES))
     yield caster
     await caster.caster.drain()
 
@@ -174,7 +182,7 @@ async def test_a_batch_refused_by_redis_writes_nothing(
 ) -> None:
     client = aioredis.Redis.from_url(own_redis.url)
     try:
-        votes = Caster(client, make_campaign(**RULES))
+        votes = await Caster.on(client, make_campaign(**RULES))
         assert (await votes.cast("N01", 1))[0] == ACCEPTED
         await client.config_set("maxmemory", 1)  # every write now fails with OOM
         batch = [votes.cast("N02", n) for n in range(1, 6)]
@@ -225,7 +233,7 @@ async def test_a_caller_gone_while_its_batch_is_out_harms_nobody(votes: Caster) 
 async def test_a_script_run_after_its_deadline_changes_nothing(own_redis: EmbeddedRedis) -> None:
     client = connect(Settings(redis_url=own_redis.url))  # the shipped fail-fast budget
     try:
-        votes = Caster(client, make_campaign(**RULES))
+        votes = await Caster.on(client, make_campaign(**RULES))
         # The first reply teaches the caster the Redis server's clock.
         assert (await votes.cast("N01", 1))[0] == ACCEPTED
         before = await votes.written()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -21,12 +22,20 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope
 
 from votesvc.campaign import Campaign
-from votesvc.clientip import ClientIP
+from votesvc.clientip import FORWARDED_MAX, ClientIP, keep_last_hops
 from votesvc.days import Clock, DayCalendar
-from votesvc.errors import RedisUnavailable, VoteError, http_error
+from votesvc.errors import (
+    ConfigError,
+    NotReady,
+    RedisUnavailable,
+    VoteError,
+    error_json,
+    http_error,
+)
 from votesvc.hotpath import Headers, Reply, error_reply, json_reply
 from votesvc.phones import PhoneHasher, normalize_phone
-from votesvc.responses import JSON, error_response, json_response
+from votesvc.redismemory import RedisMemory
+from votesvc.responses import JSON, json_response
 from votesvc.tally import Snapshot, TallyBoard
 from votesvc.votes import (
     ACCEPTED,
@@ -74,14 +83,19 @@ class VoteApi:
         secret: bytes,
         clock: Clock,
         ready: Any,
+        *,
+        memory: Callable[[], Awaitable[RedisMemory]],
     ) -> None:
         self.campaign = campaign
+        # Until the campaign's lifelong codes are known (votesvc.meta), votes wait: 503.
+        self.settled = False
         self.caster = caster
         self.board = board
         self.client_ip = client_ip
         self.hash_phone = PhoneHasher(secret)
         self.clock = clock
         self.ready_check = ready
+        self.memory_report = memory  # Redis's memory; ConfigError for an evicting policy
         self.calendar = DayCalendar(campaign.timezone)
         # X-Forwarded-For counts only when some proxy is trusted: decode it only then.
         self._use_forwarded = bool(campaign.rules.trusted_proxies)
@@ -98,6 +112,11 @@ class VoteApi:
             }
         )
 
+    def settle(self, campaign: Campaign) -> None:
+        """Take votes for ``campaign``, whose nominees carry the ledger's codes."""
+        self.campaign = campaign
+        self.settled = True
+
     async def vote(self, scope: Scope, receive: Receive) -> Reply | None:
         """``POST /v1/votes``."""
         content_type = length = forwarded = key = None
@@ -108,6 +127,8 @@ class VoteApi:
                 length = value
             elif name == b"x-forwarded-for":
                 forwarded = value if forwarded is None else forwarded + b"," + value
+                if len(forwarded) > FORWARDED_MAX:  # the right-most hops count: keep the end
+                    forwarded = keep_last_hops(forwarded)
             elif name == b"idempotency-key":
                 key = value if key is None else b","  # sent twice: not one valid key
         if content_type != _JSON and (
@@ -138,6 +159,8 @@ class VoteApi:
         nominee = self.campaign.nominee(nominee_id)
         if nominee is None:
             return error_reply(http_error("unknown_nominee"))
+        if not self.settled:
+            return self._unavailable
         client = scope.get("client")
         ip_hash = self.client_ip.key(
             client[0] if client else None,
@@ -200,12 +223,22 @@ class VoteApi:
     async def readyz(self, request: Request) -> Response:
         try:
             await asyncio.wait_for(self.ready_check(), timeout=1.0)
+            memory = await asyncio.wait_for(self.memory_report(), timeout=1.0)
         except (RedisUnavailable, TimeoutError) as exc:
-            reason = str(exc) or "Redis did not answer in time"
-            return error_response(
-                http_error("unavailable", f"Not ready: {reason}", retry_after=_UNAVAILABLE_RETRY)
-            )
-        return json_response({"status": "ready"})
+            why = str(exc) or "Redis did not answer in time"
+            reason = exc.reason if isinstance(exc, NotReady) else "redis_unreachable"
+            error = http_error("unavailable", f"Not ready: {why}", retry_after=_UNAVAILABLE_RETRY)
+            return _not_ready(error, reason)
+        except ConfigError as exc:  # a policy that may evict: no retry will help
+            return _not_ready(http_error("unavailable", f"Not ready: {exc}"), "redis_may_evict")
+        return json_response({"status": "ready", "redis": memory.as_json()})
+
+
+def _not_ready(error: VoteError, reason: str) -> Response:
+    """``/readyz``'s 503: the usual error body, and ``reason``, a stable code for probes."""
+    headers = None if error.retry_after is None else {"Retry-After": str(error.retry_after)}
+    body = {"status": "not_ready", "reason": reason, **error_json(error)}
+    return json_response(body, error.status, headers)
 
 
 _BAD_KEY = http_error(

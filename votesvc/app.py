@@ -26,12 +26,18 @@ from votesvc.clientip import ClientIP
 from votesvc.connection import connect
 from votesvc.cors import PartnerCORS
 from votesvc.days import Clock, system_clock
-from votesvc.errors import RedisUnavailable, http_error
+from votesvc.errors import ConfigError, NotReady, http_error
 from votesvc.gctune import tune_for_serving
 from votesvc.hotpath import RawRoute, VoteApp
 from votesvc.keys import Keys
+from votesvc.ledger.backoff import Backoff
 from votesvc.ledger.runner import FlusherTask
+from votesvc.ledger.setup import settle_campaign
+from votesvc.ledger.store import StoreUnavailable, build_store
+from votesvc.logs import ThrottledLog
+from votesvc.meta import campaign_from_mirror, data_intact
 from votesvc.pages import page_routes
+from votesvc.redismemory import MemoryGuard
 from votesvc.responses import error_response
 from votesvc.scripts import register_scripts
 from votesvc.settings import Settings
@@ -66,12 +72,56 @@ def create_app(
     streams = TallyStream(board, max_streams=settings.sse_max, heartbeat=settings.sse_heartbeat)
 
     async def ready() -> None:
+        """Raise NotReady (with its reason) unless votes can be taken now."""
         try:
             await client.ping()
             await register_scripts(client)
             await caster.learn_clocks()
+            intact = await data_intact(client, keys)
         except (RedisError, OSError) as exc:
-            raise RedisUnavailable(str(exc)) from exc
+            raise NotReady("redis_unreachable", str(exc)) from exc
+        if not intact:
+            raise NotReady(
+                "redis_data_lost",
+                "Redis has lost the campaign's data: votes wait for `votesvc restore`",
+            )
+        if not api.settled:
+            raise NotReady("campaign_not_set_up", "the campaign's codes are not known yet")
+
+    async def set_up_campaign() -> bool:
+        """Learn the campaign's lifelong codes (a flusher's process also fixes them)."""
+        try:
+            if settings.flush_in_serve:
+                store = build_store(settings)
+                try:
+                    await store.open()
+                    settled: Campaign | None = await settle_campaign(
+                        store, client, keys, campaign, settings
+                    )
+                finally:
+                    await store.close()
+            else:
+                settled = await campaign_from_mirror(client, keys, campaign, settings)
+        except (StoreUnavailable, RedisError, OSError) as exc:
+            setup_log.warn("campaign %s not set up yet (%s); votes wait", campaign.id, exc)
+            return False
+        except ConfigError as exc:
+            setup_log.error("campaign %s refused: %s", campaign.id, exc)
+            return False
+        if settled is None:
+            setup_log.warn(
+                "campaign %s is not set up in Redis yet: votes wait for a process that opens "
+                "the ledger (serve with its flusher, votesvc flush, votesvc restore)",
+                campaign.id,
+            )
+            return False
+        api.settle(settled)
+        return True
+
+    async def keep_setting_up(stop: asyncio.Event) -> None:
+        backoff = Backoff(1.0)
+        while not stop.is_set() and not await set_up_campaign():
+            await backoff.wait(stop)
 
     api = VoteApi(
         campaign,
@@ -81,14 +131,21 @@ def create_app(
         settings.secret,
         clock,
         ready,
+        memory=MemoryGuard(client, allow_eviction=settings.allow_eviction).report,
     )
+
+    setup_log = ThrottledLog(log, every=10.0)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stopping = asyncio.Event()
+        setup = None
+        if not await set_up_campaign():  # votes wait (503) until it is done
+            setup = asyncio.create_task(keep_setting_up(stopping), name="campaign-setup")
         try:
             await ready()
-        except RedisUnavailable as exc:
-            log.warning("Redis is not reachable at start-up (%s); /readyz says so", exc)
+        except NotReady as exc:
+            log.warning("not ready at start-up (%s: %s); /readyz says so", exc.reason, exc)
         refresher = asyncio.create_task(board.run(), name="tally-refresh")
         ledger = FlusherTask(settings, keys, clock) if settings.flush_in_serve else None
         if ledger is not None:
@@ -107,6 +164,9 @@ def create_app(
             with on_exit_signal(streams.close):  # open streams must not hold up a shutdown
                 yield
         finally:
+            stopping.set()
+            if setup is not None:
+                await setup
             streams.close()
             fanout.cancel()
             with contextlib.suppress(asyncio.CancelledError):

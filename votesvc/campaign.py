@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -48,7 +48,7 @@ class Nominee:
     name: str
     trade: str
     employer: str
-    code: str  # one character of NOMINEE_CODES, by the sorted ids
+    code: str  # one character of NOMINEE_CODES; the ledger's map decides (votesvc.meta)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +88,11 @@ class Campaign:
 
     def nominee(self, nominee_id: str) -> Nominee | None:
         return self._by_id.get(nominee_id)
+
+    def with_codes(self, codes: dict[str, str]) -> Campaign:
+        """This campaign with the nominee codes ``codes`` (the ledger's, votesvc.meta)."""
+        nominees = tuple(replace(n, code=codes[n.id]) for n in self.nominees)
+        return replace(self, nominees=nominees)
 
     @property
     def window_ms(self) -> tuple[int, int]:

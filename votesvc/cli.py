@@ -8,6 +8,7 @@ stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import sys
@@ -18,8 +19,10 @@ from votesvc import __version__
 from votesvc.campaign import load_campaign
 from votesvc.errors import ConfigError
 from votesvc.ledger.commands import add_ledger_commands
+from votesvc.ledger.setup import check_stored_meta, set_up_before_serving
 from votesvc.logs import configure_logging, logging_config
 from votesvc.redis_server import EmbeddedRedis
+from votesvc.redismemory import check_at_start
 from votesvc.settings import Settings
 
 __all__ = ["main"]
@@ -31,6 +34,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     campaign = load_campaign(settings.campaign_path)  # a bad file stops us here
+    if settings.flush_in_serve:  # and so does a start the ledger's campaign refuses
+        asyncio.run(check_stored_meta(settings, campaign))
     embedded = None
     supervisor_stop = threading.Event()
     if settings.redis_url is None:
@@ -41,6 +46,15 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         ).start()
         # Worker processes build their settings from the environment too.
         os.environ["VOTESVC_REDIS_URL"] = embedded.url
+        settings = settings.with_redis_url(embedded.url)
+    try:  # a start that disagrees with the campaign stops here, with one line
+        check_at_start(settings)  # so does a Redis whose policy may evict votesvc's keys
+        asyncio.run(set_up_before_serving(settings, campaign))
+    except ConfigError:
+        supervisor_stop.set()
+        if embedded is not None:
+            embedded.stop()
+        raise
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"votesvc {__version__}: campaign {campaign.id!r} ({len(campaign.nominees)} nominees)\n"

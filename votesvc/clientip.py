@@ -6,7 +6,14 @@ itself a trusted proxy counts (addresses further left are the client's own
 claims). IPv6 clients are limited per /64, the block one subscriber gets.
 
 Resolving and hashing cost more than the vote itself, so :meth:`ClientIP.key`
-keeps the result per (peer, ``X-Forwarded-For``) in one bounded cache.
+keeps the hash in one bounded cache keyed by what the client writes least:
+the peer when no proxy is trusted (the header is ignored), else the resolved
+address. Never by the header itself: a client writes whatever it likes there,
+so 3,000 requests with 8 KB headers would hold 24.6 MB.
+
+Only the last :data:`FORWARDED_MAX` bytes of ``X-Forwarded-For`` are read
+(:func:`keep_last_hops`): the hops that count are the right-most ones, which
+each proxy appends; what lies further left is the client's own claim.
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ import hmac
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
-__all__ = ["ClientIP"]
+__all__ = ["FORWARDED_MAX", "ClientIP", "keep_last_hops"]
 
 _CACHE_MAX = 65536
+_ADDRESS_MAX = 64  # characters of the longest address as written ("[IPv6]:port")
+FORWARDED_MAX = 1024  # bytes of X-Forwarded-For read, from its end
 
 _Network = IPv4Network | IPv6Network
 _Address = IPv4Address | IPv6Address
@@ -39,50 +48,82 @@ def _parse(text: str) -> _Address | None:
     return address
 
 
+def keep_last_hops(forwarded_for: bytes) -> bytes:
+    """The whole hops within the last :data:`FORWARDED_MAX` bytes of ``forwarded_for``.
+
+    The hop cut in two is dropped: its right half could read as another address.
+    """
+    if len(forwarded_for) <= FORWARDED_MAX:
+        return forwarded_for
+    return forwarded_for[-FORWARDED_MAX:].partition(b",")[2]
+
+
 class ClientIP:
     """Resolves a request's client address and hashes it into a rate-limit key."""
 
-    __slots__ = ("_cache", "_secret", "_trusted")
+    __slots__ = ("_addresses", "_cache", "_secret", "_trusted")
 
     def __init__(self, trusted_proxies: Sequence[_Network], secret: bytes) -> None:
         self._trusted = tuple(trusted_proxies)
         self._secret = secret
-        self._cache: dict[tuple[str | None, str | None], str] = {}
+        # peer (no proxy trusted) or resolved address -> hash; both are short strings
+        # and share one map safely: resolve() returns its own results unchanged.
+        self._cache: dict[str | None, str] = {}
+        # an address as a peer or a proxy wrote it -> (what it counts as, trusted?):
+        # parsing costs more than the rest of resolve(); only real addresses are kept.
+        self._addresses: dict[str, tuple[str, bool]] = {}
 
     def key(self, peer: str | None, forwarded_for: str | None) -> str:
         """The per-IP limit's key (a keyed hash) for this peer and ``X-Forwarded-For``.
 
         ``forwarded_for`` is ignored unless some proxy is trusted.
         """
-        if not self._trusted:
-            forwarded_for = None
-        cache_key = (peer, forwarded_for)
+        # The common case, no proxy: the peer is the client and the key, unresolved.
+        cache_key = self.resolve(peer, forwarded_for) if self._trusted and forwarded_for else peer
         cached = self._cache.get(cache_key)
         if cached is None:
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
-            cached = self._cache[cache_key] = self.hash(self.resolve(peer, forwarded_for))
+            cached = self._cache[cache_key] = self.hash(self.resolve(cache_key, None))
         return cached
 
-    def _is_trusted(self, address: _Address) -> bool:
-        return any(address in network for network in self._trusted)
+    def _address(self, text: str) -> tuple[str, bool] | None:
+        """(what ``text`` counts as, whether it is a trusted proxy), or None if no address."""
+        known = self._addresses.get(text)
+        if known is None and len(text) <= _ADDRESS_MAX:
+            address = _parse(text)
+            if address is None:
+                return None
+            if len(self._addresses) >= _CACHE_MAX:
+                self._addresses.clear()
+            trusted = any(address in network for network in self._trusted)
+            counted = (
+                str(IPv6Network((address, 64), strict=False))
+                if isinstance(address, IPv6Address)
+                else str(address)
+            )
+            known = self._addresses[text] = (counted, trusted)
+        return known
 
     def resolve(self, peer: str | None, forwarded_for: str | None) -> str:
-        """The address (or IPv6 /64) that the IP limit counts for this request."""
-        address = _parse(peer) if peer else None
-        if address is None:
+        """The address (or IPv6 /64) that the IP limit counts for this request.
+
+        ``forwarded_for`` must hold whole hops: a hop cut short could read as
+        another address (:func:`keep_last_hops` drops it).
+        """
+        found = self._address(peer) if peer else None
+        if found is None:
             return peer or "unknown"
-        if forwarded_for and self._trusted and self._is_trusted(address):
+        counted, trusted = found
+        if forwarded_for and trusted:
             for hop in reversed(forwarded_for.split(",")):
-                claimed = _parse(hop)
+                claimed = self._address(hop.strip())
                 if claimed is None:
                     break  # a garbled hop: trust nothing further left
-                address = claimed
-                if not self._is_trusted(claimed):
+                counted, trusted = claimed
+                if not trusted:
                     break
-        if isinstance(address, IPv6Address):
-            return str(IPv6Network((address, 64), strict=False))
-        return str(address)
+        return counted
 
     def hash(self, client: str) -> str:
         """The keyed hash (16 hex digits) of a resolved client address."""

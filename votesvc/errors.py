@@ -12,10 +12,12 @@ __all__ = [
     "HTTP_ERRORS",
     "CampaignError",
     "ConfigError",
+    "NotReady",
     "RedisUnavailable",
     "VoteError",
     "VotesvcError",
     "error_body",
+    "error_json",
     "http_error",
 ]
 
@@ -34,6 +36,14 @@ class CampaignError(ConfigError):
 
 class RedisUnavailable(VotesvcError):
     """Redis could not be reached or failed to answer in time."""
+
+
+class NotReady(RedisUnavailable):
+    """The service cannot take votes yet; ``reason`` is a stable code for /readyz."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class VoteError(VotesvcError):
@@ -86,6 +96,11 @@ def http_error(code: str, message: str | None = None, retry_after: int | None = 
     return VoteError(status, code, message or default, retry_after)
 
 
+def error_json(error: VoteError) -> dict[str, dict[str, str]]:
+    """Every error reply's body: ``{"error": {"code": ..., "message": ...}}``."""
+    return {"error": {"code": error.code, "message": error.message}}
+
+
 def error_body(error: VoteError) -> bytes:
-    """The JSON body of every error reply: ``{"error": {"code": ..., "message": ...}}``."""
-    return orjson.dumps({"error": {"code": error.code, "message": error.message}})
+    """:func:`error_json`, serialised."""
+    return orjson.dumps(error_json(error))

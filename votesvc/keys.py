@@ -11,11 +11,17 @@ Layout (``C`` = campaign id, ``S`` = shard number, two digits)::
 
     votesvc:{C:sS}:tally            hash  nominee id -> accepted votes
     votesvc:{C:sS}:votes            stream of accepted votes (flushed to the ledger)
-    votesvc:{C:sS}:day:YYYYMMDD     hash  phone key -> "CODES:T1,T2": the nominee codes
-                                    voted that day, the times of its recent attempts
+    votesvc:{C:sS}:day:YYYYMMDD     hash  phone key -> "CODES:T1,T2[:KEYS]": the nominee
+                                    codes voted that day, the times of its recent
+                                    attempts, the idempotency keys of its accepted votes
+    votesvc:{C:sS}:marker           string, "this shard's data is the ledger's": written
+                                    by a process that opened the ledger; missing, the
+                                    shard's votes are refused (Redis lost its data)
     votesvc:{C:ip:IPHASH}:W         string, an IP's count in rate window W
     votesvc:{C:ledger}:snapshot-lock  string, the flusher writing this tally snapshot
     votesvc:{C:ledger}:flushers     hash  flusher (consumer name) -> last seen, epoch ms
+    votesvc:{C:meta}                hash  the campaign's settings as the ledger keeps them
+                                    (nominee codes, shards, secret fingerprint): its mirror
 
 The ledger flusher reads every stream through the consumer group ``ledger``.
 """
@@ -61,6 +67,16 @@ class Keys:
 
     def day(self, shard: int, day: str) -> str:
         return self._shard_prefixes[shard] + "day:" + day
+
+    def marker(self, shard: int) -> str:
+        return self._shard_prefixes[shard] + "marker"
+
+    def markers(self) -> list[str]:
+        return [self.marker(shard) for shard in range(self.shards)]
+
+    def meta(self) -> str:
+        """The mirror of the ledger's campaign_meta row."""
+        return f"{PREFIX}:{{{self.campaign_id}:meta}}"
 
     def ip_window(self, ip_hash: str, window: int) -> str:
         return f"{self._ip_prefix}{ip_hash}}}:{window}"

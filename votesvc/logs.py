@@ -43,7 +43,7 @@ def configure_logging(level: str) -> None:
 
 
 class ThrottledLog:
-    """Logs a warning at most once per ``every`` seconds, counting the rest."""
+    """Logs a message at most once per ``every`` seconds, counting the rest."""
 
     __slots__ = ("_every", "_last", "_logger", "_suppressed")
 
@@ -54,6 +54,12 @@ class ThrottledLog:
         self._suppressed = 0
 
     def warn(self, message: str, *args: object) -> None:
+        self._log(logging.WARNING, message, args)
+
+    def error(self, message: str, *args: object) -> None:
+        self._log(logging.ERROR, message, args)
+
+    def _log(self, level: int, message: str, args: tuple[object, ...]) -> None:
         now = time.monotonic()
         if now - self._last < self._every:
             self._suppressed += 1
@@ -61,6 +67,6 @@ class ThrottledLog:
         if self._suppressed:
             message += " (and %d more like it)"
             args = (*args, self._suppressed)
-        self._logger.warning(message, *args)
+        self._logger.log(level, message, *args)
         self._last = now
         self._suppressed = 0

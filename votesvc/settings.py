@@ -44,6 +44,7 @@ class Settings:
     # embedded server only: "always" (a 201 is on disk) or "everysec" (faster; see README)
     redis_appendfsync: str = "always"
     redis_timeout: float = 0.5  # seconds; a vote fails fast with 503 past it
+    allow_eviction: bool = False  # True: run on a Redis whose policy may evict (README)
     campaign_path: Path | None = None  # None: the demo campaign
     secret: bytes = field(default=b"", repr=False)
     tally_refresh: float = 0.5
@@ -90,6 +91,7 @@ class Settings:
             "redis_cluster": env.flag("REDIS_CLUSTER"),
             "redis_appendfsync": env.choice("REDIS_APPENDFSYNC", ("always", "everysec")),
             "redis_timeout": env.number("REDIS_TIMEOUT"),
+            "allow_eviction": env.flag("ALLOW_EVICTION"),
             "campaign_path": Path(campaign) if campaign else None,
             "secret": _checked_secret(secret_text, f"{ENV_PREFIX}SECRET")
             if secret_text

@@ -64,6 +64,7 @@ TOO_LATE = 4  # the script ran past its deadline and changed nothing
 REPLAYED = 5  # the idempotency key's earlier acceptance, answered again
 KEY_CONFLICT = 6  # the idempotency key was used with another nominee
 CLOSED = 7  # voting is closed by Redis's clock (value 0: not open yet, 1: closed)
+DATA_LOST = 8  # the shard's campaign marker is missing: Redis lost its data
 
 Outcome = tuple[int, int, str]
 """(status, value, vote id): value is the votes left today for ACCEPTED and
@@ -122,6 +123,7 @@ class VoteCaster:
         self._kick_pending = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._down_log = ThrottledLog(log, every=5.0)
+        self._lost_log = ThrottledLog(log, every=10.0)
         self._id_prefix = secrets.token_hex(6)
         self._id_seq = 0
         self.vote_script: Script = load_script("cast_vote")
@@ -297,7 +299,7 @@ class VoteCaster:
     async def _cast_group(self, group: list[Ballot], now_ms: int, *, with_ip_limit: bool) -> None:
         day = self._calendar.day(now_ms / 1000)
         keys = self._keys
-        # See cast_vote.lua: three keys per shard in the batch, two keys per IP;
+        # See cast_vote.lua: four keys per shard in the batch, two keys per IP;
         # then the IP arguments and one packed argument per vote.
         ip_numbers: dict[str, int] = {}
         wanted: dict[str, int] = {}
@@ -315,7 +317,12 @@ class VoteCaster:
             index = groups.get(shard)
             if index is None:
                 index = groups[shard] = len(groups)
-                shard_keys += (keys.day(shard, day.label), keys.tally(shard), keys.stream(shard))
+                shard_keys += (
+                    keys.day(shard, day.label),
+                    keys.tally(shard),
+                    keys.stream(shard),
+                    keys.marker(shard),
+                )
             nominee = ballot.nominee
             ip_hash = ballot.ip_hash
             packed.append(
@@ -347,6 +354,13 @@ class VoteCaster:
             elif status == TOO_LATE:
                 late = late or RedisUnavailable("Redis ran the vote past its deadline")
                 future.set_exception(late)
+            elif status == DATA_LOST:
+                self._lost_log.error(
+                    "Redis has lost votesvc's data (campaign %s: a shard's marker is "
+                    "missing); votes are refused until `votesvc restore` has run",
+                    self._keys.campaign_id,
+                )
+                future.set_exception(RedisUnavailable("Redis lost its data: restore needed"))
             else:
                 future.set_result((status, value, replayed_id))
 

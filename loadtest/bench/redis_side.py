@@ -26,6 +26,7 @@ from votesvc.campaign import Campaign, Nominee
 from votesvc.connection import RedisClient, connect
 from votesvc.days import campaign_day
 from votesvc.keys import Keys
+from votesvc.meta import write_markers
 from votesvc.phones import PhoneHasher
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.scripts import load_script
@@ -93,6 +94,7 @@ async def cast_vote_call(
         tap = _Tap(client)
         caster = VoteCaster(cast(RedisClient, tap), campaign, keys, time.time, settings)
         await caster.vote_script.register(client)
+        await write_markers(client, keys)  # as a ledger process marks a campaign's Redis
         await asyncio.gather(*(caster.cast(*ballot) for ballot in ballots))
     if len(tap.calls) != 1:
         raise SystemExit(f"bench: the caster cast one batch in {len(tap.calls)} calls")
@@ -186,6 +188,7 @@ async def fill_and_weigh(socket: Path, voters: int) -> RedisFigures:
         client = connect(settings)
         caster = VoteCaster(client, campaign, keys, clock, settings)
         await caster.vote_script.register(scale)
+        await write_markers(scale, keys)  # as a ledger process marks a campaign's Redis
         stream_bytes = 0
         try:
             for first in range(0, voters, PHONES_PER_ROUND):

@@ -32,10 +32,13 @@ from votesvc.ledger.heartbeat import live_flushers
 from votesvc.ledger.reconcile import Reconciliation, pending_votes, reconcile
 from votesvc.ledger.restore import restore
 from votesvc.ledger.runner import build_flusher, flusher_client, run_flusher
+from votesvc.ledger.setup import check_stored_meta, settle_campaign
 from votesvc.ledger.store import Store, StoreUnavailable
 from votesvc.ledger.void import LiveCountersNotUpdated, VoidRequest, default_actor, void_votes
+from votesvc.meta import delete_markers, write_markers
 from votesvc.phones import hash_phone, normalize_phone
 from votesvc.redis_server import EmbeddedRedis
+from votesvc.redismemory import check_at_start
 from votesvc.settings import Settings
 
 __all__ = ["add_ledger_commands"]
@@ -94,19 +97,22 @@ def _run(settings: Settings, body: Body) -> int:
 
 def flush(args: argparse.Namespace, settings: Settings) -> int:
     """``votesvc flush [--once]``."""
+    check_at_start(settings)  # a Redis whose policy may evict votesvc's keys: exit 2
+    campaign = load_campaign(settings.campaign_path)
+    asyncio.run(check_stored_meta(settings, campaign))  # before Redis is started: exit 2
     if args.once:
 
         async def once(tools: Tools) -> int:
+            await settle_campaign(tools.store, tools.client, tools.keys, tools.campaign, settings)
             handled = await tools.flusher.catch_up()
             print(f"flushed {handled} pending votes into the {tools.store.name} ledger")
             return 0
 
         return _run(settings, once)
-    campaign = load_campaign(settings.campaign_path)
     keys = Keys(campaign.id, settings.shards)
 
     def forever(settings: Settings) -> int:
-        asyncio.run(run_flusher(settings, keys))
+        asyncio.run(run_flusher(settings, keys, campaign))
         return 0
 
     return _with_redis(settings, forever)
@@ -214,9 +220,16 @@ def restore_cmd(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 1
-        done = await restore(
-            tools.client, tools.keys, tools.store, tools.campaign, tools.flusher, system_clock
+        # The campaign's own codes (and its mirror rewritten); votes wait (503) from
+        # the markers' removal until Redis is rebuilt and marked again.
+        campaign = await settle_campaign(
+            tools.store, tools.client, tools.keys, tools.campaign, settings, mark=False
         )
+        await delete_markers(tools.client, tools.keys)
+        done = await restore(
+            tools.client, tools.keys, tools.store, campaign, tools.flusher, system_clock
+        )
+        await write_markers(tools.client, tools.keys)
         print(
             f"restored: {done.valid_votes} valid votes from the ledger, {done.phones_today} "
             f"phones' records for today, {done.replayed} pending votes counted on top "

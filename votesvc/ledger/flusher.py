@@ -38,6 +38,7 @@ from redis.exceptions import RedisError, ResponseError
 from votesvc.connection import RedisClient
 from votesvc.days import Clock, system_clock
 from votesvc.keys import Keys
+from votesvc.ledger.backoff import Backoff, wait_or_stop
 from votesvc.ledger.entries import Entries
 from votesvc.ledger.heartbeat import Heartbeat, consumer_name, ended_here
 from votesvc.ledger.store import Store, StoreUnavailable
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 
 GROUP = "ledger"
 _REAP_EVERY = 5.0  # seconds between looks for dead consumers of this pid namespace
-_BACKOFF_START = 0.05
 _BACKOFF_MAX = 1.0  # seconds: the longest wait between tries while Redis or the database is down
 _READ_CHUNK = 256
 
@@ -136,10 +136,10 @@ class Flusher:
                     continue
                 except Exception:  # a bug must not stop the ledger: log it, try again
                     log.exception("flusher cycle failed")
-                    await _wait(stop, self._backoff_max)
+                    await wait_or_stop(stop, self._backoff_max)
                     continue
                 if not full:
-                    await _wait(stop, self.interval - (time.monotonic() - started))
+                    await wait_or_stop(stop, self.interval - (time.monotonic() - started))
         finally:
             try:
                 await self.settle()
@@ -398,31 +398,3 @@ class Flusher:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-class Backoff:
-    """Waits that double from ``_BACKOFF_START`` up to ``cap`` seconds, while something is down."""
-
-    __slots__ = ("_cap", "_next")
-
-    def __init__(self, cap: float) -> None:
-        self._cap = cap
-        self._next = _BACKOFF_START
-
-    def reset(self) -> None:
-        self._next = _BACKOFF_START
-
-    async def wait(self, stop: asyncio.Event | None) -> None:
-        """Wait the current delay (less if ``stop`` is set meanwhile), then double it."""
-        await _wait(stop, self._next)
-        self._next = min(self._next * 2, self._cap)
-
-
-async def _wait(stop: asyncio.Event | None, seconds: float) -> None:
-    if seconds <= 0:
-        return
-    if stop is None:
-        await asyncio.sleep(seconds)
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -11,12 +11,16 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
+from votesvc.campaign import Campaign
 from votesvc.connection import RedisClient, connect
 from votesvc.days import Clock, system_clock
 from votesvc.keys import Keys
 from votesvc.ledger.flusher import Flusher
+from votesvc.ledger.setup import settle_until
 from votesvc.ledger.store import build_store
 from votesvc.settings import Settings
 
@@ -68,21 +72,45 @@ class FlusherTask:
         await self._client.aclose()
 
 
-async def run_flusher(settings: Settings, keys: Keys) -> None:
-    """``votesvc flush``: flush until SIGTERM or SIGINT, finishing the batch in hand."""
+async def run_flusher(settings: Settings, keys: Keys, campaign: Campaign) -> None:
+    """``votesvc flush``: flush until SIGTERM or SIGINT, finishing the batch in hand.
+
+    Beside the flusher, the campaign is set up (``setup.settle_until``): its
+    meta fixed and mirrored, Redis marked if the ledger is new.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     client = flusher_client(settings)
     flusher = build_flusher(settings, client, keys)
+    setup_store = build_store(settings)
+    setup = asyncio.create_task(
+        settle_until(setup_store, client, keys, campaign, settings, stop), name="campaign-setup"
+    )
+    setup.add_done_callback(_stop_on_failure(stop))
     try:
         await flusher.run(stop)
         await flusher.retire()
     finally:
+        stop.set()
+        try:
+            await setup  # a ConfigError (this start disagrees with the campaign) ends here
+        finally:
+            await setup_store.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await flusher.store.close()
         with contextlib.suppress(Exception):
             await client.aclose()
         log.info("ledger flusher %s stopped: %d votes written", flusher.consumer, flusher.written)
+
+
+def _stop_on_failure(stop: asyncio.Event) -> Callable[[asyncio.Task[Any]], None]:
+    """A start that disagrees with the campaign (ConfigError) stops the flusher too."""
+
+    def done(task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            stop.set()
+
+    return done

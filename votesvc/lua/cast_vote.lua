@@ -2,12 +2,13 @@
 --
 -- KEYS, in two runs:
 --   for each of the batch's G counter shards g (0-based)
---     KEYS[3g+1] day hash    phone key -> the phone's record for the campaign day
---     KEYS[3g+2] tally hash  nominee id -> accepted votes (this counter shard)
---     KEYS[3g+3] stream      accepted votes, read by the ledger flusher
+--     KEYS[4g+1] day hash    phone key -> the phone's record for the campaign day
+--     KEYS[4g+2] tally hash  nominee id -> accepted votes (this counter shard)
+--     KEYS[4g+3] stream      accepted votes, read by the ledger flusher
+--     KEYS[4g+4] marker      present while the shard holds the ledger's data
 --   for each of the batch's M client IPs j (0-based)
---     KEYS[3G+2j+1] its counter for the current IP window
---     KEYS[3G+2j+2] its counter for the previous IP window
+--     KEYS[4G+2j+1] its counter for the current IP window
+--     KEYS[4G+2j+2] its counter for the previous IP window
 -- ARGV[1..10]: now (ms, the caller's clock: the day, the burst and IP windows),
 --              seconds the day hash must live, votes per phone per day,
 --              votes per nominee per phone per day, burst limit, burst window (ms),
@@ -36,6 +37,10 @@
 -- counters and a shard's keys in different hash slots, so there the caller
 -- sends one call per IP with no votes, then one per shard with no IPs.
 --
+-- A shard without its marker has lost its data (FLUSHALL, an old snapshot, an
+-- empty new node): its quotas and counts would start again from nothing, so its
+-- votes are refused until `votesvc restore` has rebuilt it.
+--
 -- The order of the checks is the API's: a vote whose idempotency key this phone
 -- already used today is answered from its record first (the same acceptance
 -- again, or a conflict if the key came with another nominee) and counts toward
@@ -54,6 +59,7 @@
 --   5 replayed       value = votes left when it was accepted (its vote id: see below)
 --   6 key conflict   value = 0 (the key was used with another nominee)
 --   7 closed         value = 0 before voting opens, 1 after it closed
+--   8 data lost      value = 0 (the shard's marker is missing: nothing was changed)
 -- then two per IP: how many of its requests were admitted, and when some were
 -- not, the ms until it may try again; then the vote id of each replayed vote,
 -- in order; and last, the Redis server time (ms), which is also the time an
@@ -109,6 +115,16 @@ elseif server_ms > closes_ms then
   closed = 1
 end
 
+local intact = {} -- shard group -> its marker is there
+local function shard_intact(group)
+  local known = intact[group]
+  if known == nil then
+    known = redis.call('EXISTS', KEYS[4 * group + 4]) == 1
+    intact[group] = known
+  end
+  return known
+end
+
 local function parse(i)
   return string.match(ARGV[vote_base + i], '^(%x+) (%x+) (%x+) (%w) (%d+) (%S+) (%d+) ?(%S*)$')
 end
@@ -135,8 +151,8 @@ local function remembered(keyed, key, code)
   return 6, 0, nil
 end
 
--- Votes with a key this phone already used are answered before anything else,
--- and take no room from their IP.
+-- Votes of a shard that lost its data, and votes with a key this phone already
+-- used, are answered before anything else, and take no room from their IP.
 local answered = {}
 local wanted = {}
 for j = 1, ips do
@@ -144,19 +160,22 @@ for j = 1, ips do
 end
 for i = 1, votes do
   local phone_hash, _, _, code, group, _, ip, key = parse(i)
-  if key ~= '' then
-    local day_key = KEYS[3 * tonumber(group) + 1]
-    local record = redis.call('HGET', day_key, string.sub(phone_hash, 1, phone_key_chars))
+  group = tonumber(group)
+  local status, value, vote_id = nil, 0, nil
+  if not shard_intact(group) then
+    status = 8
+  elseif key ~= '' then
+    local record = redis.call('HGET', KEYS[4 * group + 1], string.sub(phone_hash, 1, phone_key_chars))
     if record then
       local _, _, keyed = split(record)
-      local status, value, vote_id = remembered(keyed, key, code)
-      if status then
-        answered[i] = {status, value, vote_id}
-        ip = tonumber(ip)
-        if ip > 0 then
-          wanted[ip] = wanted[ip] - 1
-        end
-      end
+      status, value, vote_id = remembered(keyed, key, code)
+    end
+  end
+  if status then
+    answered[i] = {status, value, vote_id}
+    ip = tonumber(ip)
+    if ip > 0 then
+      wanted[ip] = wanted[ip] - 1
     end
   end
 end
@@ -218,7 +237,7 @@ for i = 1, votes do
       if ip > 0 then
         room_left[ip] = room_left[ip] - 1
       end
-      local k = 3 * tonumber(group)
+      local k = 4 * tonumber(group)
       local day_key = KEYS[k + 1]
       local phone_key = string.sub(phone_hash, 1, phone_key_chars)
       local record = redis.call('HGET', day_key, phone_key) or ''

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from votesvc.errors import VotesvcError
+from votesvc.meta import CampaignMeta
 
 __all__ = [
     "AuditEntry",
@@ -131,6 +132,12 @@ class Store(Protocol):
         """
 
     async def audit_log(self, campaign: str) -> list[AuditEntry]: ...
+
+    async def campaign_meta(self, campaign: str) -> CampaignMeta | None:
+        """The campaign's lifelong settings, or None before its first start."""
+
+    async def save_campaign_meta(self, campaign: str, meta: CampaignMeta) -> None:
+        """Write the campaign's settings (created, or its codes grown)."""
 
 
 def audit_detail(detail: str, voided: Sequence[str]) -> str:

@@ -7,6 +7,7 @@ transaction: the fastest bulk path that still ignores re-delivered votes.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from votesvc.ledger.store.base import (
     audit_detail,
 )
 from votesvc.ledger.store.schema import MIGRATIONS
+from votesvc.meta import CampaignMeta
 
 __all__ = ["PostgresStore"]
 
@@ -245,6 +247,27 @@ class PostgresStore:
             campaign,
         )
         return [AuditEntry(*row) for row in rows]
+
+    async def campaign_meta(self, campaign: str) -> CampaignMeta | None:
+        rows = await self._fetch(
+            "SELECT codes, shards, secret_fingerprint FROM campaign_meta WHERE campaign = $1",
+            campaign,
+        )
+        if not rows:
+            return None
+        codes, shards, fingerprint = rows[0]
+        return CampaignMeta(json.loads(codes), int(shards), fingerprint)
+
+    async def save_campaign_meta(self, campaign: str, meta: CampaignMeta) -> None:
+        await self._fetch(
+            "INSERT INTO campaign_meta (campaign, codes, shards, secret_fingerprint)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (campaign) DO UPDATE SET codes = excluded.codes,"
+            " shards = excluded.shards, secret_fingerprint = excluded.secret_fingerprint",
+            campaign,
+            meta.as_json().decode(),
+            meta.shards,
+            meta.secret_fingerprint,
+        )
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         try:

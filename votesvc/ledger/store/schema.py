@@ -55,6 +55,15 @@ _AUDIT_COLUMNS = """
     reason   TEXT NOT NULL
 )"""
 
+# The campaign's lifelong settings (votesvc.meta): codes is the JSON map nominee id -> code.
+_CAMPAIGN_META = """
+CREATE TABLE campaign_meta (
+    campaign           TEXT PRIMARY KEY,
+    codes              TEXT NOT NULL,
+    shards             INTEGER NOT NULL,
+    secret_fingerprint TEXT NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -71,5 +80,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE audit_log (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
             + _AUDIT_COLUMNS,
         ),
+    ),
+    Migration(
+        2,
+        "campaign meta: nominee codes, shards, secret fingerprint",
+        sqlite=(_CAMPAIGN_META,),
+        postgres=(_CAMPAIGN_META,),
     ),
 )

@@ -8,6 +8,7 @@ flusher acknowledged in Redis is on disk, even after a power loss.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -24,6 +25,7 @@ from votesvc.ledger.store.base import (
     audit_detail,
 )
 from votesvc.ledger.store.schema import MIGRATIONS
+from votesvc.meta import CampaignMeta
 
 __all__ = ["SqliteStore"]
 
@@ -244,6 +246,24 @@ class SqliteStore:
             (campaign,),
         )
         return [AuditEntry(*row) for row in rows]
+
+    async def campaign_meta(self, campaign: str) -> CampaignMeta | None:
+        rows = await self._fetch(
+            "SELECT codes, shards, secret_fingerprint FROM campaign_meta WHERE campaign = ?",
+            (campaign,),
+        )
+        if not rows:
+            return None
+        codes, shards, fingerprint = rows[0]
+        return CampaignMeta(json.loads(codes), int(shards), fingerprint)
+
+    async def save_campaign_meta(self, campaign: str, meta: CampaignMeta) -> None:
+        await self._fetch(
+            "INSERT INTO campaign_meta (campaign, codes, shards, secret_fingerprint)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (campaign) DO UPDATE SET codes = excluded.codes,"
+            " shards = excluded.shards, secret_fingerprint = excluded.secret_fingerprint",
+            (campaign, meta.as_json().decode(), meta.shards, meta.secret_fingerprint),
+        )
 
     async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         return await self._run(lambda conn: conn.execute(sql, params).fetchall())
