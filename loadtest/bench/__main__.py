@@ -72,6 +72,11 @@ def measure(
     store.bytes_per_phone_day_usage = memory.bytes_per_phone_day_usage
     store.codes_per_phone_day = memory.codes_per_phone_day
     store.bytes_per_stream_entry = memory.bytes_per_stream_entry
+    store.calls_per_batch = memory.calls_per_batch
+    print("  Redis memory: the same, every vote with an Idempotency-Key", flush=True)
+    keyed = redis_memory(work / "memory-keyed", opts.voters, keyed=True)
+    store.bytes_per_phone_day_keyed = keyed.bytes_per_phone_day
+    store.calls_per_batch_keyed = keyed.calls_per_batch
     return servers, store, flusher
 
 

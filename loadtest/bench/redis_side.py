@@ -49,6 +49,9 @@ class RedisFigures:
     batch: int = 16
     bytes_per_phone_day: float = 0.0
     bytes_per_phone_day_usage: float = 0.0
+    bytes_per_phone_day_keyed: float = 0.0  # every vote with an Idempotency-Key
+    calls_per_batch: int = 0  # Redis calls one batch of votes costs (single Redis)
+    calls_per_batch_keyed: int = 0
     codes_per_phone_day: float = 0.0
     bytes_per_stream_entry: float = 0.0
     voters: int = 0
@@ -65,17 +68,21 @@ def tally_total(client: redis.Redis, keys: Keys) -> int:
 
 
 class _Tap:
-    """The caster's Redis client, passed through, keeping a copy of each EVALSHA."""
+    """The caster's Redis client, passed through, counting (and keeping) each EVALSHA."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: Any, *, keep: bool = True) -> None:
         self._client = client
+        self._keep = keep
         self.calls: list[list[str]] = []
+        self.counted = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
     async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
-        self.calls.append([str(numkeys), *map(str, keys_and_args)])
+        self.counted += 1
+        if self._keep:
+            self.calls.append([str(numkeys), *map(str, keys_and_args)])
         return await self._client.evalsha(sha, numkeys, *keys_and_args)
 
 
@@ -150,17 +157,20 @@ async def used_memory(client: aioredis.Redis) -> int:
     return int((await client.info("memory"))["used_memory"])
 
 
-def redis_memory(data_dir: Path, voters: int) -> RedisFigures:
-    """Cast a day's votes of ``voters`` phones into a fresh Redis and weigh what stays."""
+def redis_memory(data_dir: Path, voters: int, *, keyed: bool = False) -> RedisFigures:
+    """Cast a day's votes of ``voters`` phones into a fresh Redis and weigh what stays.
+
+    ``keyed``: every vote carries an idempotency key, as the campaign page sends it.
+    """
     server = EmbeddedRedis(data_dir)
     server.start()
     try:
-        return asyncio.run(fill_and_weigh(server.socket, voters))
+        return asyncio.run(fill_and_weigh(server.socket, voters, keyed=keyed))
     finally:
         server.stop()
 
 
-async def fill_and_weigh(socket: Path, voters: int) -> RedisFigures:
+async def fill_and_weigh(socket: Path, voters: int, *, keyed: bool = False) -> RedisFigures:
     """The memory figures of ``voters`` phone-days cast through a VoteCaster."""
     campaign = bench_campaign()
     rules = campaign.rules
@@ -186,7 +196,8 @@ async def fill_and_weigh(socket: Path, voters: int) -> RedisFigures:
         # turn queues thousands of ballots at once.
         settings = Settings(redis_url=f"unix://{socket}", redis_timeout=60.0)
         client = connect(settings)
-        caster = VoteCaster(client, campaign, keys, clock, settings)
+        tap = _Tap(client, keep=False)
+        caster = VoteCaster(cast(RedisClient, tap), campaign, keys, clock, settings)
         await caster.vote_script.register(scale)
         await write_markers(scale, keys)  # as a ledger process marks a campaign's Redis
         stream_bytes = 0
@@ -196,10 +207,16 @@ async def fill_and_weigh(socket: Path, voters: int) -> RedisFigures:
                 phones = [phone_hash(f"1{3 + n % 7}{n:09d}") for n in numbers]
                 picks = [rng.sample(campaign.nominees, counts[n]) for n in numbers]
                 for turn in range(max(counts[n] for n in numbers)):
+                    # A key of 32 hex digits, as the campaign page makes one per click.
                     outcomes = await asyncio.gather(
                         *(
-                            caster.cast(nominees[turn], phone, IP_HASH)
-                            for phone, nominees in zip(phones, picks, strict=True)
+                            caster.cast(
+                                nominees[turn],
+                                phone,
+                                IP_HASH,
+                                f"{n:016x}{turn:016x}" if keyed else "",
+                            )
+                            for n, phone, nominees in zip(numbers, phones, picks, strict=True)
                             if turn < len(nominees)
                         )
                     )
@@ -212,6 +229,20 @@ async def fill_and_weigh(socket: Path, voters: int) -> RedisFigures:
                 with_streams = await used_memory(scale)
                 await scale.delete(*keys.streams())
                 stream_bytes += with_streams - await used_memory(scale)
+            # Redis calls for one batch of 16 new phones' votes (keyed as the fill was).
+            tap.counted = 0
+            batch = [
+                caster.cast(
+                    campaign.nominees[0],
+                    phone_hash(f"19{n:09d}"),
+                    IP_HASH,
+                    f"{n:032x}" if keyed else "",
+                )
+                for n in range(16)
+            ]
+            if {status for status, _, _ in await asyncio.gather(*batch)} != {ACCEPTED}:
+                raise SystemExit("bench: the batch of 16 was refused")
+            figures.calls_per_batch = tap.counted
         finally:
             await client.aclose()
         await wait_for_clients(scale, connected)

@@ -194,6 +194,11 @@ def report(
         f"| {store.bytes_per_phone_day:.1f} | <= 150 | "
         f"{verdict(store.bytes_per_phone_day <= 150)} |",
         f"| same, `MEMORY USAGE` of the day hashes | {store.bytes_per_phone_day_usage:.1f} | | |",
+        "| same, every vote with an `Idempotency-Key` (32 characters, as the campaign page "
+        f"sends) | {store.bytes_per_phone_day_keyed:.1f} | shown | |",
+        "| Redis calls for one batch of 16 votes, without keys / with keys "
+        f"| {store.calls_per_batch} / {store.calls_per_batch_keyed} | 1 / 1 | "
+        f"{verdict(store.calls_per_batch == store.calls_per_batch_keyed == 1)} |",
         f"| bytes per stream entry (trimmed after the flush) "
         f"| {store.bytes_per_stream_entry:.1f} | apart | |",
         "",
