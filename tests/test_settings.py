@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from votesvc.errors import ConfigError
-from votesvc.settings import PLACEHOLDER_SECRET, SECRET_MIN_LENGTH, Settings
+from votesvc.settings import PLACEHOLDER_SECRET, SECRET_MIN_LENGTH, Settings, database_from_env
 
 REPO = Path(__file__).resolve().parent.parent
 LONG_SECRET = "0123456789abcdef" * 4  # 64 characters, like a generated one
@@ -111,3 +111,13 @@ def test_a_short_secret_in_the_data_dir_stops_start_up(tmp_path: Path) -> None:
     (tmp_path / "secret").write_text("typed-by-hand\n")
     with pytest.raises(ConfigError, match=r"secret is too short \(13 characters"):
         settings(tmp_path)
+
+
+def test_the_database_is_named_from_the_environment_without_creating_anything(
+    tmp_path: Path,
+) -> None:
+    for n, extra in enumerate(({}, {"VOTESVC_DATABASE_URL": "postgresql://vote@db/votes"})):
+        env = {"VOTESVC_DATA_DIR": str(tmp_path / f"data{n}"), **extra}
+        named = database_from_env(env)
+        assert not (tmp_path / f"data{n}").exists()  # the ledger commands look before anything
+        assert named == Settings.from_env(env).database

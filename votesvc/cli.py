@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 from votesvc import __version__
 from votesvc.campaign import load_campaign
 from votesvc.errors import ConfigError
-from votesvc.ledger.commands import add_ledger_commands
+from votesvc.ledger.commands import add_ledger_commands, check_ledger
 from votesvc.ledger.setup import check_stored_meta, set_up_before_serving
 from votesvc.logs import configure_logging, logging_config
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.redismemory import check_at_start
-from votesvc.settings import Settings
+from votesvc.settings import Settings, database_from_env
 
 __all__ = ["main"]
 
@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "ledger"):  # first, as Settings.from_env may create a secret
+            refused = check_ledger(args.ledger, database_from_env())
+            if refused is not None:
+                return refused
         settings = Settings.from_env()
         configure_logging(settings.log_level)
         command: Command = args.func

@@ -20,6 +20,7 @@ __all__ = [
     "SECRET_MIN_LENGTH",
     "Database",
     "Settings",
+    "database_from_env",
     "load_or_create_secret",
     "parse_database_url",
 ]
@@ -32,6 +33,7 @@ SQLITE_FILE = "ledger.sqlite3"  # the default ledger, in the data dir
 SECRET_MIN_LENGTH = 32  # characters; a generated secret is 64 hex digits (32 random bytes)
 PLACEHOLDER_SECRET = "change-me"  # what deploy/votesvc.env.example ships (tests hold them equal)
 _MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+_DATABASE_SCHEMES = ("postgresql", "postgres", "sqlite")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +82,7 @@ class Settings:
         A variable that is unset takes the field's default above: defaults live there only.
         """
         env = Env(os.environ if environ is None else environ)
-        dir_text = env.text("DATA_DIR")
-        data_dir: Path = Path(dir_text) if dir_text else _DEFAULTS["data_dir"]
+        data_dir = _data_dir(env)
         secret_text = env.text("SECRET")
         campaign = env.text("CAMPAIGN")
         origins = env.text("CORS_ORIGINS")
@@ -100,7 +101,7 @@ class Settings:
             "shards": env.integer("SHARDS"),
             "batch_max": env.integer("BATCH_MAX"),
             "batch_in_flight": env.integer("BATCH_IN_FLIGHT"),
-            "database_url": env.url("DATABASE_URL", ("postgresql", "postgres", "sqlite")),
+            "database_url": env.url("DATABASE_URL", _DATABASE_SCHEMES),
             "flush_interval": env.number("FLUSH_INTERVAL"),
             "snapshot_interval": env.number("SNAPSHOT_INTERVAL"),
             "flush_in_serve": env.flag("FLUSH_IN_SERVE"),
@@ -123,6 +124,19 @@ class Settings:
 
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
+
+
+def _data_dir(env: Env) -> Path:
+    text = env.text("DATA_DIR")
+    default: Path = _DEFAULTS["data_dir"]
+    return Path(text) if text else default
+
+
+def database_from_env(environ: Mapping[str, str] | None = None) -> Database:
+    """The ledger database the ``VOTESVC_*`` variables name, as ``Settings.from_env()``
+    would give it, but creating nothing (``from_env`` creates a missing secret)."""
+    env = Env(os.environ if environ is None else environ)
+    return parse_database_url(env.url("DATABASE_URL", _DATABASE_SCHEMES), _data_dir(env))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,30 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import logging
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import redis
 import redis.asyncio as aioredis
 
 from tests.ledger_fixtures import ledger_settings
-from tests.ledger_support import cli, votesvc_process, write_campaign
+from tests.ledger_support import REPO, cli, service_env, votesvc_process, write_campaign
 from tests.localhost import free_port, wait_until
-from tests.support import FakeClock, phone, running_service, wait_for
+from tests.support import SECRET, FakeClock, phone, running_service, wait_for
 from votesvc.campaign import Campaign
+from votesvc.cli import main
+from votesvc.entry import VoteEntry
 from votesvc.keys import Keys
 from votesvc.ledger.flusher import GROUP
 from votesvc.ledger.heartbeat import Heartbeat, live_flushers
-from votesvc.ledger.store import build_store
+from votesvc.ledger.store import VoteRow, build_store
+from votesvc.ledger.void import default_actor
+from votesvc.phones import hash_phone
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
 
@@ -48,6 +59,13 @@ def live_tally(client: Any, keys: Keys) -> dict[str, int]:
             if int(votes):
                 counts[nominee.decode()] = counts.get(nominee.decode(), 0) + int(votes)
     return counts
+
+
+def phone_file(tmp_path: Path, number: str) -> str:
+    """A file holding ``number``, as ``void --phone-file`` reads it."""
+    path = tmp_path / "phone"
+    path.write_text(number + "\n")
+    return str(path)
 
 
 class Scene:
@@ -140,8 +158,9 @@ def test_void_takes_votes_off_everywhere_but_not_the_quota(
     cast = scene.vote(("N01", phone(1)), ("N02", phone(1)), ("N01", phone(2)), ("N03", phone(3)))
     assert [status for status, _, _ in cast] == [201] * 4
     # Not flushed yet: void flushes first, so a vote cast a moment ago can be voided.
+    number = phone_file(tmp_path, "+86 139-0000-0001")
     code, out, err = cli(
-        scene.settings, "void", "--phone", "+86 139-0000-0001", "--reason", "bot", "--by", "ops"
+        scene.settings, "void", "--phone-file", number, "--reason", "bot", "--by", "ops"
     )
     assert code == 0, err
     assert "voided 2 votes" in out
@@ -183,14 +202,21 @@ def test_void_by_phone_within_a_time_window(
     wait_until(lambda: time.time() > boundary + 0.005, 1, "the clock moved on")
     later = scene.vote(("N02", phone(1)))
     since = datetime.fromtimestamp(boundary, UTC).isoformat()
+    number = phone_file(tmp_path, phone(1))
     code, out, err = cli(
-        scene.settings, "void", "--phone", phone(1), "--since", since, "--reason", "late burst"
+        scene.settings, "void", "--phone-file", number, "--since", since, "--reason", "late burst"
     )
     assert code == 0, err
     assert later[0][1] in out
     assert first[0][1] not in out
     assert live_tally(sync_redis, scene.keys) == {"N01": 1}
-    assert cli(scene.settings, "void", "--phone", "123", "--reason", "x")[0] == 2
+    number = phone_file(tmp_path, "123")
+    code, _, err = cli(scene.settings, "void", "--phone-file", number, "--reason", "x")
+    assert code == 2
+    assert (
+        err
+        == f"votesvc: the number on the first line of {number} is not a mainland mobile number\n"
+    )
 
 
 def test_void_refuses_a_window_that_ends_before_it_starts(
@@ -199,7 +225,8 @@ def test_void_refuses_a_window_that_ends_before_it_starts(
     scene = Scene(tmp_path, redis_server.url, None)
     for since, until in (("2026-06-02T00:00", "2026-06-01T00:00"), ("2026-06-01", "2026-06-01")):
         code, out, err = cli(
-            scene.settings, "void", "--phone", phone(1), "--since", since, "--until", until,
+            scene.settings, "void", "--phone-file", phone_file(tmp_path, phone(1)),
+            "--since", since, "--until", until,
             "--reason", "x",
         )  # fmt: skip
         assert (code, out) == (2, "")
@@ -212,7 +239,8 @@ def test_a_void_that_matches_nothing_changes_nothing_and_is_not_audited(
 ) -> None:
     scene = Scene(tmp_path, redis_server.url, database_url)
     [(_, vote_id, _)] = scene.vote(("N01", phone(1)))
-    code, out, err = cli(scene.settings, "void", "--phone", phone(2), "--reason", "bot")
+    number = phone_file(tmp_path, phone(2))
+    code, out, err = cli(scene.settings, "void", "--phone-file", number, "--reason", "bot")
     assert code == 0, err
     assert out.startswith("0 votes voided: no valid vote matched")
     assert cli(scene.settings, "void", "--vote-id", vote_id, "--reason", "bot")[0] == 0
@@ -374,3 +402,340 @@ def test_flush_refuses_a_redis_that_may_evict(tmp_path: Path, own_redis: Embedde
     assert len(err.strip().splitlines()) == 1
     assert "maxmemory-policy volatile-lru" in err
     assert "VOTESVC_ALLOW_EVICTION=true" in err
+
+
+class Trickle:
+    """Votes appended to the streams (as the vote path appends them) until stopped."""
+
+    def __init__(self, url: str, keys: Keys, first: int) -> None:
+        self.client = redis.Redis.from_url(url)
+        self.keys = keys
+        self.first = self.next = first
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="trickle", daemon=True)
+
+    def __enter__(self) -> Trickle:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.client.close()
+
+    def ids(self, below: int) -> list[str]:
+        """The vote ids appended before the ``below``-th."""
+        return [f"{n:032x}" for n in range(self.first, below)]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            n = self.next
+            phone_hash = hash_phone(SECRET, phone(n))
+            entry = VoteEntry(f"{n:032x}", int(time.time() * 1000), "N01", phone_hash, "0" * 16)
+            pipe = self.client.pipeline(transaction=False)
+            shard = self.keys.shard_of(phone_hash)
+            pipe.hincrby(self.keys.tally(shard), "N01", 1)
+            fields: dict[Any, Any] = entry.fields()
+            pipe.xadd(self.keys.stream(shard), fields)
+            pipe.execute()
+            self.next = n + 1
+
+
+def stream_total(client: Any, keys: Keys) -> int:
+    return sum(client.xlen(stream) for stream in keys.streams())
+
+
+def test_flush_once_under_traffic_stops_where_the_streams_ended(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url)
+    result: list[tuple[int, str, str]] = []
+    with Trickle(redis_server.url, scene.keys, first=10**6) as trickle:
+        wait_until(lambda: trickle.next - trickle.first >= 2000, 20, "a backlog in the streams")
+        started = trickle.next
+        flush = threading.Thread(
+            target=lambda: result.append(cli(scene.settings, "flush", "--once")), daemon=True
+        )
+        flush.start()
+        flush.join(timeout=20)  # it used to go on until a pass found nothing: never, here
+        finished, ended = not flush.is_alive(), trickle.next
+    flush.join(timeout=30)  # the traffic has stopped: an old-style catch-up ends too
+    assert finished, "flush --once was still running after 20 s of traffic"
+    [(code, out, err)] = result
+    assert code == 0, err
+    handled = int(out.split()[1])
+    # Everything in the streams when it started is in the ledger ...
+    before = trickle.ids(started)
+    assert scene.ledger("existing_ids", CAMPAIGN, before) == set(before)
+    # ... and what came while it ran was left to the running flushers (a read past
+    # a stream's end hands it at most one read's worth more, which it writes too).
+    assert scene.ledger("count", CAMPAIGN) == handled < ended - trickle.first
+    assert stream_total(sync_redis, scene.keys) > 0
+
+
+def refuse_ledger_writes(scene: Scene) -> None:
+    """From now on the ledger refuses every vote written to it, as a full disk would."""
+    path = scene.settings.database.path
+    if path is not None:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON votes"
+                " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+            conn.commit()
+        return
+
+    async def install() -> None:
+        conn = await asyncpg.connect(scene.settings.database_url)
+        try:
+            await conn.execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;"
+                " CREATE TRIGGER refuse BEFORE INSERT ON votes"
+                " FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(install())
+
+
+def test_restore_changes_nothing_when_the_pending_votes_cannot_be_flushed(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url)
+    cast = scene.vote(("N01", phone(1)), ("N02", phone(2)))  # pending in the streams
+    for marker in scene.keys.markers():  # the vote path only asks whether they exist
+        sync_redis.set(marker, "as-before")
+    tally = live_tally(sync_redis, scene.keys)
+    refuse_ledger_writes(scene)
+    code, out, err = cli(scene.settings, "restore")
+    assert (code, out) == (1, "")
+    assert err.startswith("votesvc restore: refused, the votes pending in Redis could not be ")
+    assert err.endswith("nothing was changed\n")
+    assert len(err.splitlines()) == 1
+    assert [sync_redis.get(marker) for marker in scene.keys.markers()] == [b"as-before"] * 16
+    assert live_tally(sync_redis, scene.keys) == tally
+    assert stream_total(sync_redis, scene.keys) == 2
+    assert scene.ledger("audit_log", CAMPAIGN) == []
+    # The other commands that catch up say so too, rather than go on as if complete.
+    for argv in (("flush", "--once"), ("void", "--vote-id", cast[0][1], "--reason", "x")):
+        code, out, err = cli(scene.settings, *argv)
+        assert (code, out) == (1, "")
+        assert err.startswith("votesvc: the ledger database is unavailable: 2 votes pending")
+    assert live_tally(sync_redis, scene.keys) == tally
+
+
+def test_restore_counts_a_vote_in_the_ledger_and_still_in_its_stream_once(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url)
+    cast = scene.vote(*((f"N{n % 3 + 1:02d}", phone(n)) for n in range(6)))
+    # A flusher took the entries, wrote them and acknowledged them; the streams
+    # are not trimmed yet. Nothing is left for a catch-up to claim or read.
+    rows = []
+    for stream in scene.keys.streams():
+        sync_redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        for _, taken in sync_redis.xreadgroup(GROUP, "otherhost-1", {stream: ">"}) or []:
+            for entry_id, fields in taken:
+                v = VoteEntry.from_fields(fields)
+                rows.append(
+                    VoteRow(v.vote_id, CAMPAIGN, v.nominee, v.phone_hash, v.ip_hash, v.accepted_at)
+                )
+                sync_redis.xack(stream, GROUP, entry_id)
+    assert scene.ledger("insert_votes", rows) == len(cast) == 6
+    before = live_tally(sync_redis, scene.keys)
+    assert stream_total(sync_redis, scene.keys) == 6
+
+    code, out, err = cli(scene.settings, "restore")
+    assert code == 0, out + err
+    assert "restored: 6 valid votes from the ledger" in out
+    assert "0 pending votes counted on top" in out
+    assert "clean: live 6 = ledger 6 + pending 0" in out
+    assert live_tally(sync_redis, scene.keys) == before
+    # Today's records hold each phone's vote once: a second vote for another nominee fits.
+    assert scene.vote(("N05", phone(0)))[0][0] == 201
+    assert scene.vote(("N01", phone(0)))[0][:2] == (409, "already_voted")
+
+
+def test_restore_export_and_void_write_audit_rows(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url)
+    cast = scene.vote(("N01", phone(1)), ("N02", phone(2)), ("N02", phone(3)))
+    start = int(time.time() * 1000)
+    argv = ("void", "--vote-id", cast[0][1], "--reason", "dup", "--by", "ann")
+    assert cli(scene.settings, *argv)[0] == 0
+    target = tmp_path / "ledger.csv"
+    code, _, err = cli(scene.settings, "export", "--out", str(target), "--by", "bob")
+    assert code == 0, err
+    code, _, err = cli(scene.settings, "export", "--out", str(tmp_path / "i.csv"), "--internal")
+    assert code == 0, err
+    code, out, err = cli(scene.settings, "restore", "--by", "cid")
+    assert code == 0, out + err
+    assert cli(scene.settings, "restore")[0] == 0
+    end = int(time.time() * 1000)
+
+    log = scene.ledger("audit_log", CAMPAIGN)
+    assert [(row.action, row.actor) for row in log] == [
+        ("void", "ann"),
+        ("export", "bob"),
+        ("export", default_actor()),
+        ("restore", "cid"),
+        ("restore", default_actor()),
+    ]
+    assert all(start <= row.at <= end for row in log)
+    void, export, internal, restore, _ = (json.loads(row.detail) for row in log)
+    assert (log[0].reason, void["count"], void["voided"]) == ("dup", 1, [cast[0][1]])
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    assert export == {
+        "file": str(target),
+        "rows": 3,
+        "void": 1,
+        "label": CAMPAIGN,
+        "internal": False,
+        "sha256": digest,
+    }
+    assert (internal["label"], internal["internal"], internal["rows"]) == (None, True, 3)
+    assert restore == {
+        "valid_votes": 2,
+        "phones_today": 3,
+        "replayed": 0,
+        "flushed_first": 0,
+        "running_flushers": [],
+    }
+
+
+def test_void_takes_the_phone_from_stdin_or_a_file_never_the_command_line(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url)
+    cast = scene.vote(("N01", phone(1)), ("N02", phone(2)), ("N03", phone(3)))
+
+    code, out, err = cli(scene.settings, "void", "--phone", phone(1), "--reason", "bot")
+    assert (code, out) == (2, "")
+    assert "reads the number from stdin" in err
+    assert "ps" in err
+    assert phone(1) not in err
+    assert scene.ledger("audit_log", CAMPAIGN) == []
+
+    code, out, err = cli(
+        scene.settings, "void", "--phone-file", phone_file(tmp_path, phone(1)), "--reason", "bot"
+    )
+    assert code == 0, err
+    assert cast[0][1] in out
+
+    done = subprocess.run(
+        [sys.executable, "-m", "votesvc", "void", "--phone", "-", "--reason", "bot"],
+        input=f"{phone(2)}\n",
+        env=service_env(scene.settings),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert cast[1][1] in done.stdout
+    assert phone(2) not in done.stdout + done.stderr
+    assert live_tally(sync_redis, scene.keys) == {"N03": 1}
+
+    (tmp_path / "empty").write_text("")
+    code, _, err = cli(
+        scene.settings, "void", "--phone-file", str(tmp_path / "empty"), "--reason", "bot"
+    )
+    assert (code, err) == (2, f"votesvc: no phone number on the first line of {tmp_path}/empty\n")
+
+
+LEDGER_COMMANDS = [
+    ("award",),
+    ("export", "--out", "export.csv"),
+    ("reconcile",),
+    ("void", "--vote-id", "f" * 32, "--reason", "x"),
+    ("restore",),
+]
+
+
+def with_password(url: str) -> str:
+    """``url`` with a password in it (the test cluster trusts local connections)."""
+    return url.replace("postgres@", "postgres:hunter2-secret@", 1)
+
+
+async def has_schema(url: str) -> bool:
+    conn = await asyncpg.connect(url)
+    try:
+        return bool(await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"))
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("argv", LEDGER_COMMANDS, ids=[argv[0] for argv in LEDGER_COMMANDS])
+def test_a_command_finds_no_ledger_exits_2_naming_where_and_creates_nothing(
+    argv: tuple[str, ...],
+    tmp_path: Path,
+    database_url: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_campaign(tmp_path / "campaign.toml")
+    typo = tmp_path / "dtaa"  # VOTESVC_DATA_DIR mistyped: nothing there
+    for name in [name for name in os.environ if name.startswith("VOTESVC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("VOTESVC_DATA_DIR", str(typo))  # no VOTESVC_SECRET, no VOTESVC_REDIS_URL
+    monkeypatch.setenv("VOTESVC_CAMPAIGN", str(tmp_path / "campaign.toml"))
+    monkeypatch.chdir(tmp_path)
+    if database_url is None:
+        where = f"sqlite:///{typo / 'ledger.sqlite3'}"
+        what = "file"
+    else:  # a database that exists, without the ledger's tables
+        monkeypatch.setenv("VOTESVC_DATABASE_URL", with_password(database_url))
+        where, what = database_url, "schema_migrations table"
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"votesvc: ledger {where}",
+        f"votesvc: no ledger at {where} (no such {what}; nothing was created): check "
+        "VOTESVC_DATA_DIR and VOTESVC_DATABASE_URL (`votesvc serve` or `votesvc flush` "
+        "creates a ledger)",
+    ]
+    assert not typo.exists()  # no secret, no embedded Redis's directory, no ledger file
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["campaign.toml"]
+    if database_url is not None:
+        assert not asyncio.run(has_schema(database_url))  # looked, did not migrate
+
+
+def test_ledger_commands_name_their_ledger_on_stderr_and_keep_stdout_clean(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url)
+    scene.vote(("N01", phone(1)), ("N02", phone(2)))
+    settings = scene.settings
+    if database_url is None:
+        where = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    else:
+        settings = replace(settings, database_url=with_password(database_url))
+        where = database_url
+    for argv, reads in (
+        (("flush", "--once"), False),
+        (("award", "--provisional", "--format", "json"), True),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "votesvc", *argv],
+            env=service_env(settings),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.splitlines()[0] == f"votesvc: ledger {where}"
+        assert "hunter2" not in done.stderr
+        if reads:
+            award = json.loads(done.stdout)
+            assert [(n["id"], n["votes"]) for n in award["nominees"][:2]] == [
+                ("N01", 1),
+                ("N02", 1),
+            ]

@@ -1,9 +1,17 @@
 """The ledger's command-line side: flush, award, export, reconcile, restore, void.
 
-Each command opens what it needs (the campaign, Redis, the store), calls the
-domain module that does the work and prints the outcome. Redis is reached
+Before anything else, :func:`check_ledger` names the ledger a command uses on
+stderr (stdout stays the command's output) and, for every command but
+``flush``, refuses when no ledger exists there. ``votesvc.cli`` runs it before
+it builds the settings, as ``Settings.from_env`` creates a missing secret in
+the data dir: a mistyped ``VOTESVC_DATA_DIR`` then creates nothing (no secret,
+no embedded Redis, no empty ledger) instead of reporting an empty count.
+
+Each command then opens what it needs (the campaign, Redis, the store), calls
+the domain module that does the work and prints the outcome. Redis is reached
 through ``VOTESVC_REDIS_URL`` or, when unset, the embedded server of the data
 directory, started for the command if no ``serve`` runs (and stopped after).
+``restore``, ``export`` and ``void`` write an audit row (who, when, what).
 Exit status: 0 done, 1 a difference or a refusal, 2 a configuration problem
 or a bad argument (including an output file that cannot be written).
 """
@@ -12,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from redis.exceptions import RedisError
 
@@ -30,18 +40,54 @@ from votesvc.ledger.export import check_output, export_ledger, phone_column
 from votesvc.ledger.flusher import Flusher
 from votesvc.ledger.heartbeat import live_flushers
 from votesvc.ledger.reconcile import Reconciliation, pending_votes, reconcile
-from votesvc.ledger.restore import restore
+from votesvc.ledger.restore import RestoreRefused, restore
 from votesvc.ledger.runner import build_flusher, flusher_client, run_flusher
 from votesvc.ledger.setup import check_stored_meta, settle_campaign
-from votesvc.ledger.store import Store, StoreUnavailable
+from votesvc.ledger.store import (
+    AuditEntry,
+    Store,
+    StoreUnavailable,
+    ledger_exists,
+    ledger_name,
+)
 from votesvc.ledger.void import LiveCountersNotUpdated, VoidRequest, default_actor, void_votes
-from votesvc.meta import delete_markers, write_markers
 from votesvc.phones import hash_phone, normalize_phone
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.redismemory import check_at_start
-from votesvc.settings import Settings
+from votesvc.settings import Database, Settings
 
-__all__ = ["add_ledger_commands"]
+__all__ = ["LedgerUse", "add_ledger_commands", "check_ledger"]
+
+LedgerUse = Literal["existing", "create"]  # reads the ledger there, or creates one if missing
+
+
+class NoLedger(ConfigError):
+    """No ledger where the settings point: exit status 2, nothing created."""
+
+
+def check_ledger(use: LedgerUse, database: Database) -> int | None:
+    """Name the ledger on stderr; for ``existing``, refuse (NoLedger) when there is none.
+
+    Creates nothing: run it before the settings are built. Returns 1 when the
+    database cannot be asked (else None: go on).
+    """
+    name = ledger_name(database)
+    print(f"votesvc: ledger {name}", file=sys.stderr, flush=True)
+    if use == "create":
+        return None
+    try:
+        exists = asyncio.run(ledger_exists(database))
+    except StoreUnavailable as exc:
+        print(f"votesvc: the ledger database is unavailable: {exc}", file=sys.stderr)
+        return 1
+    if not exists:
+        what = "file" if database.kind == "sqlite" else "schema_migrations table"
+        raise NoLedger(
+            f"no ledger at {name} (no such {what}; nothing was created): check "
+            "VOTESVC_DATA_DIR and VOTESVC_DATABASE_URL (`votesvc serve` or `votesvc flush` "
+            "creates a ledger)"
+        )
+    return None
 
 
 @dataclass(slots=True)
@@ -68,6 +114,17 @@ def _with_redis(settings: Settings, run: Callable[[Settings], int]) -> int:
     finally:
         if started:
             embedded.stop()
+
+
+async def _audit(tools: Tools, actor: str, action: str, detail: dict[str, object]) -> None:
+    entry = AuditEntry(
+        at=int(system_clock() * 1000),
+        actor=actor,
+        action=action,
+        detail=json.dumps(detail, sort_keys=True),
+        reason="",
+    )
+    await tools.store.record_audit(tools.campaign.id, entry)
 
 
 def _run(settings: Settings, body: Body) -> int:
@@ -157,10 +214,24 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
     campaign_id = load_campaign(settings.campaign_path).id
     label = None if args.internal else (campaign_id if args.label is None else args.label)
     phones = phone_column(settings.secret, label)
+    actor = args.by or default_actor()
 
     async def body(tools: Tools) -> int:
         pending = len(await pending_votes(tools.client, tools.keys, tools.store))
         done = await export_ledger(tools.store, tools.campaign.id, out, phones=phones)
+        await _audit(
+            tools,
+            actor,
+            "export",
+            {
+                "file": str(done.path.absolute()),
+                "rows": done.rows,
+                "void": done.void,
+                "label": label,
+                "internal": label is None,
+                "sha256": done.sha256,
+            },
+        )
         print(f"{done.rows} votes ({done.void} void) written to {done.path}")
         print(f"sha256 {done.sha256}  (in {done.digest_path})")
         if label is None:
@@ -204,7 +275,8 @@ def reconcile_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def restore_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    """``votesvc restore [--force]``."""
+    """``votesvc restore [--force] [--by WHO]``."""
+    actor = args.by or default_actor()
 
     async def body(tools: Tools) -> int:
         within = 3 * settings.flush_interval + 2
@@ -220,16 +292,32 @@ def restore_cmd(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 1
-        # The campaign's own codes (and its mirror rewritten); votes wait (503) from
-        # the markers' removal until Redis is rebuilt and marked again.
-        campaign = await settle_campaign(
-            tools.store, tools.client, tools.keys, tools.campaign, settings, mark=False
+        try:
+            # Votes wait (503) from the markers' removal until Redis is rebuilt and marked again.
+            done = await restore(
+                tools.client,
+                tools.keys,
+                tools.store,
+                tools.campaign,
+                settings,
+                tools.flusher,
+                system_clock,
+            )
+        except RestoreRefused as exc:
+            print(f"votesvc restore: refused, {exc}", file=sys.stderr)
+            return 1
+        await _audit(
+            tools,
+            actor,
+            "restore",
+            {
+                "valid_votes": done.valid_votes,
+                "phones_today": done.phones_today,
+                "replayed": done.replayed,
+                "flushed_first": done.flushed_first,
+                "running_flushers": sorted(others),  # non-empty only with --force
+            },
         )
-        await delete_markers(tools.client, tools.keys)
-        done = await restore(
-            tools.client, tools.keys, tools.store, campaign, tools.flusher, system_clock
-        )
-        await write_markers(tools.client, tools.keys)
         print(
             f"restored: {done.valid_votes} valid votes from the ledger, {done.phones_today} "
             f"phones' records for today, {done.replayed} pending votes counted on top "
@@ -256,19 +344,50 @@ def _moment(text: str | None, campaign: Campaign, flag: str) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
+def _phone_number(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The number ``--phone -`` (stdin) or ``--phone-file`` gives, and where it came from.
+
+    Never from the command line itself: ps shows it and the shell keeps it.
+    """
+    if args.phone_file is not None:
+        source = f"the first line of {args.phone_file}"
+        try:
+            with Path(args.phone_file).open(encoding="utf-8") as handle:
+                line = handle.readline()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ConfigError(f"--phone-file {args.phone_file}: cannot read it ({why})") from exc
+    elif args.phone is not None:
+        if args.phone != "-":
+            raise ConfigError(
+                "--phone takes '-' and reads the number from stdin (or use --phone-file PATH): "
+                "a number on the command line is seen by ps and kept in the shell's history"
+            )
+        source = "stdin"
+        line = sys.stdin.readline()
+    else:
+        return None
+    if not line.strip():
+        raise ConfigError(f"no phone number on {source}")
+    return line.strip(), source
+
+
 def void(args: argparse.Namespace, settings: Settings) -> int:
-    """``votesvc void --vote-id ID... | --phone NUMBER [--since T --until T] --reason TEXT``."""
+    """``votesvc void --vote-id ID... | --phone - | --phone-file PATH [--since T --until T]
+    --reason TEXT [--by WHO]``."""
     campaign = load_campaign(settings.campaign_path)
     if not args.reason.strip():
         raise ConfigError("--reason must say why")
     phone_hash = None
-    if args.phone is not None:
-        number = normalize_phone(args.phone)
-        if number is None:
-            raise ConfigError(f"--phone {args.phone!r} is not a mainland mobile number")
+    given = _phone_number(args)
+    if given is not None:
+        text, source = given
+        number = normalize_phone(text)
+        if number is None:  # not echoed: a phone number stays out of the terminal's scrollback
+            raise ConfigError(f"the number on {source} is not a mainland mobile number")
         phone_hash = hash_phone(settings.secret, number)
     elif args.since or args.until:
-        raise ConfigError("--since and --until go with --phone")
+        raise ConfigError("--since and --until go with --phone or --phone-file")
     since = _moment(args.since, campaign, "--since")
     until = _moment(args.until, campaign, "--until")
     if since is not None and until is not None and since >= until:
@@ -321,8 +440,10 @@ def _places(text: str) -> int:
 def add_ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ledger commands to the ``votesvc`` parser."""
     cmd = commands.add_parser("flush", help="run the ledger flusher (Redis streams -> database)")
-    cmd.add_argument("--once", action="store_true", help="flush what is pending now, then exit")
-    cmd.set_defaults(func=flush)
+    cmd.add_argument(
+        "--once", action="store_true", help="flush what is in the streams now, then exit"
+    )
+    cmd.set_defaults(func=flush, ledger="create")
 
     cmd = commands.add_parser("award", help="the most popular award, from the ledger")
     cmd.add_argument(
@@ -334,7 +455,7 @@ def add_ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         action="store_true",
         help="rank even while voting is open or votes are pending (marked provisional)",
     )
-    cmd.set_defaults(func=award)
+    cmd.set_defaults(func=award, ledger="existing")
 
     cmd = commands.add_parser("export", help="write the ledger as CSV with a SHA-256 digest")
     cmd.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
@@ -350,23 +471,33 @@ def add_ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         action="store_true",
         help="write the stored phone hash (as in Redis and the ledger): not for outside eyes",
     )
-    cmd.set_defaults(func=export)
+    cmd.add_argument("--by", metavar="WHO", help="who exports (audit log; default: user@host)")
+    cmd.set_defaults(func=export, ledger="existing")
 
     cmd = commands.add_parser(
         "reconcile", help="compare live counts with the ledger plus pending votes"
     )
-    cmd.set_defaults(func=reconcile_cmd)
+    cmd.set_defaults(func=reconcile_cmd, ledger="existing")
 
     cmd = commands.add_parser("restore", help="rebuild Redis's counters from the ledger")
     cmd.add_argument("--force", action="store_true", help="run even if flushers seem active")
-    cmd.set_defaults(func=restore_cmd)
+    cmd.add_argument("--by", metavar="WHO", help="who restores (audit log; default: user@host)")
+    cmd.set_defaults(func=restore_cmd, ledger="existing")
 
     cmd = commands.add_parser("void", help="void votes in the ledger and the live counts")
     which = cmd.add_mutually_exclusive_group(required=True)
     which.add_argument("--vote-id", nargs="+", metavar="ID", help="vote ids to void")
-    which.add_argument("--phone", metavar="NUMBER", help="void this phone's votes")
-    cmd.add_argument("--since", metavar="T", help="with --phone: from this ISO 8601 time")
-    cmd.add_argument("--until", metavar="T", help="with --phone: before this ISO 8601 time")
+    which.add_argument(
+        "--phone",
+        metavar="-",
+        help="void the votes of the phone whose number is the first line of stdin "
+        "(never a number here: ps and the shell's history would keep it)",
+    )
+    which.add_argument(
+        "--phone-file", metavar="PATH", help="void the votes of the phone in this file's first line"
+    )
+    cmd.add_argument("--since", metavar="T", help="with a phone: from this ISO 8601 time")
+    cmd.add_argument("--until", metavar="T", help="with a phone: before this ISO 8601 time")
     cmd.add_argument("--reason", required=True, help="why (kept in the audit log)")
     cmd.add_argument("--by", metavar="WHO", help="who voids (default: user@host)")
-    cmd.set_defaults(func=void)
+    cmd.set_defaults(func=void, ledger="existing")

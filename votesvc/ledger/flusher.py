@@ -20,6 +20,10 @@ While a backlog lasts, the next batch is read while the last one is written.
 On stop (SIGTERM) the batch in hand is finished first. Entries never leave
 Redis before they are in the ledger, so a crash anywhere loses nothing.
 
+The admin commands (``flush --once``, ``void``, ``restore``) call
+:meth:`Flusher.catch_up` instead: one pass up to where the streams ended when
+it started, which ends under any traffic and raises if the ledger refuses.
+
 Beside the cycles, a running flusher beats a heartbeat (``heartbeat.py``) so
 that ``votesvc restore`` can tell it runs, with or without traffic.
 """
@@ -55,6 +59,7 @@ GROUP = "ledger"
 _REAP_EVERY = 5.0  # seconds between looks for dead consumers of this pid namespace
 _BACKOFF_MAX = 1.0  # seconds: the longest wait between tries while Redis or the database is down
 _READ_CHUNK = 256
+_StreamId = tuple[int, int]  # a stream entry id "ms-seq", ordered as Redis orders them
 
 
 @dataclass(slots=True)
@@ -173,23 +178,73 @@ class Flusher:
             await self._finish(batch)
 
     async def catch_up(self) -> int:
-        """Flush everything in the streams now, stealing every pending entry.
+        """Flush the streams up to where they ended when it was called, then stop.
 
-        For admin commands that need the ledger complete (void, restore):
-        entries another flusher holds are written too (harmless: the insert
-        ignores known ids). Returns the number of entries handled.
+        For the admin commands that need the ledger complete (``flush --once``,
+        ``void``, ``restore``). Each stream's last entry id is read first; then
+        every entry up to it is written and acknowledged, whichever consumer
+        holds it (pending entries are claimed however briefly idle: the insert
+        ignores known ids). Entries appended after those ids are left to the
+        running flushers, so the call ends under any traffic: a read may hand
+        it up to one read's worth more per stream, which it writes too rather
+        than leave them pending in its name. Returns the entries handled.
+
+        Raises StoreUnavailable when a batch cannot be written (nothing is
+        acknowledged for it; the batches before it stay written), RedisError
+        when Redis fails.
         """
-        handled = 0
         await self.ensure_groups()
+        ends: dict[int, _StreamId] = {}
+        for shard, stream in enumerate(self._streams):
+            last: Any = await self._client.xrevrange(stream, "+", "-", count=1)
+            if last:
+                ends[shard] = _stream_id(last[0][0])
+        unread = dict(ends)  # shards whose entries up to their end are not all delivered yet
+        handled = 0
         while True:
-            entries = await self._autoclaim(0)
-            entries.extend((await self._read_new())[0])
+            entries = await self._claim_up_to(ends)
+            entries.extend(await self._read_up_to(unread))
             if not entries.ids:
                 return handled
-            if not await self._write(entries, None, retry=False):
-                return handled
+            try:
+                self.written += await self.store.insert_votes(entries.rows)
+            except StoreUnavailable as exc:
+                raise StoreUnavailable(
+                    f"{len(entries)} votes pending in Redis could not be written: {exc}"
+                ) from exc
             await self._acknowledge(entries)
             handled += len(entries)
+
+    async def _claim_up_to(self, ends: dict[int, _StreamId]) -> Entries:
+        """Pending entries up to each shard's end, whoever holds them, now ours."""
+        claimed = Entries(self._campaign)
+        for shard, end in ends.items():
+            stream = self._streams[shard]
+            pending = await self._client.xpending_range(
+                stream, GROUP, "-", _format_id(end), self._per_call
+            )
+            if not pending:
+                continue
+            ids: list[Any] = [item["message_id"] for item in pending]
+            entries: Any = await self._client.xclaim(stream, GROUP, self.consumer, 0, ids)
+            for entry in entries:
+                if entry and entry[1]:  # an entry deleted meanwhile has no fields
+                    claimed.add_entry(shard, entry)
+        return claimed
+
+    async def _read_up_to(self, unread: dict[int, _StreamId]) -> Entries:
+        """New entries of the shards in ``unread``; a shard read up to its end leaves it."""
+        entries = Entries(self._campaign)
+        for shard, end in list(unread.items()):
+            reply: Any = await self._client.xreadgroup(
+                GROUP, self.consumer, {self._streams[shard]: ">"}, count=self._per_call
+            )
+            new = reply[0][1] if reply else []
+            for entry in new:
+                entries.add_entry(shard, entry)
+            if not new or _stream_id(new[-1][0]) >= end:
+                del unread[shard]
+        return entries
 
     async def retire(self) -> None:
         """Leave the group (on the way out) if nothing is pending with this consumer.
@@ -338,9 +393,7 @@ class Flusher:
             )
         return claimed
 
-    async def _write(
-        self, entries: Entries, stop: asyncio.Event | None, *, retry: bool = True
-    ) -> bool:
+    async def _write(self, entries: Entries, stop: asyncio.Event | None) -> bool:
         rows = entries.rows
         backoff = Backoff(self._backoff_max)
         failed = False
@@ -354,7 +407,7 @@ class Flusher:
                     len(rows),
                 )
                 failed = True
-                if not retry or (stop is not None and stop.is_set()):
+                if stop is not None and stop.is_set():
                     return False
                 await backoff.wait(stop)
                 continue
@@ -398,3 +451,12 @@ class Flusher:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _stream_id(value: bytes | str) -> _StreamId:
+    ms, _, seq = _text(value).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _format_id(value: _StreamId) -> str:
+    return f"{value[0]}-{value[1]}"

@@ -12,7 +12,15 @@ import pytest
 
 from tests.ledger_fixtures import _create_database, ledger_settings
 from tests.pgcluster import PgCluster
-from votesvc.ledger.store import AuditEntry, Store, StoreUnavailable, VoteRow, build_store
+from votesvc.ledger.store import (
+    AuditEntry,
+    Store,
+    StoreUnavailable,
+    VoteRow,
+    build_store,
+    ledger_exists,
+    ledger_name,
+)
 from votesvc.ledger.store.postgres import PostgresStore
 from votesvc.ledger.store.sqlite import SqliteStore
 
@@ -103,6 +111,44 @@ async def test_void_by_phone_within_a_window(store: Store) -> None:
     assert [v.vote_id for v in voided] == [row(2).vote_id]
     everything = await store.void(CAMPAIGN, phone_hash=phone, reason="all", audit=audit())
     assert sorted(v.vote_id for v in everything) == [row(1).vote_id, row(3).vote_id]
+
+
+async def test_an_audit_row_is_appended_as_given(store: Store) -> None:
+    entry = AuditEntry(at=7, actor="ops@host", action="export", detail='{"rows": 3}', reason="")
+    await store.record_audit(CAMPAIGN, entry)
+    await store.record_audit("other-campaign", audit())
+    assert await store.audit_log(CAMPAIGN) == [entry]
+
+
+async def test_whether_a_ledger_exists_is_asked_without_creating_one(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    settings = ledger_settings(tmp_path / "data", database_url)
+    assert not await ledger_exists(settings.database)
+    assert not (tmp_path / "data").exists()
+    assert not await ledger_exists(settings.database)  # asking made nothing either
+    ledger = build_store(settings)
+    await ledger.open()
+    await ledger.close()
+    assert await ledger_exists(settings.database)
+
+
+def test_a_ledger_is_named_by_its_absolute_path_or_its_url_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert ledger_name(ledger_settings(Path("var"), None).database) == (
+        f"sqlite:///{tmp_path}/var/ledger.sqlite3"
+    )
+    named = {
+        "postgresql://vote:s3cret@db.internal:5433/votes": "postgresql://vote@db.internal:5433/votes",
+        "postgresql://vote@db/votes?password=s3cret&sslmode=require": (
+            "postgresql://vote@db/votes?sslmode=require"
+        ),
+        "postgres://db/votes": "postgres://db/votes",
+    }
+    for url, name in named.items():
+        assert ledger_name(ledger_settings(tmp_path, url).database) == name
 
 
 async def test_votes_are_walked_in_time_order_in_chunks(store: Store) -> None:

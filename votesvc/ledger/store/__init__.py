@@ -11,7 +11,7 @@ from votesvc.ledger.store.base import (
     StoreUnavailable,
     VoteRow,
 )
-from votesvc.settings import Settings
+from votesvc.settings import Database, Settings
 
 __all__ = [
     "AuditEntry",
@@ -22,6 +22,8 @@ __all__ = [
     "StoreUnavailable",
     "VoteRow",
     "build_store",
+    "ledger_exists",
+    "ledger_name",
 ]
 
 
@@ -37,3 +39,27 @@ def build_store(settings: Settings) -> Store:
 
     assert database.path is not None
     return SqliteStore(database.path)
+
+
+def ledger_name(database: Database) -> str:
+    """The ledger as a URL to show: the SQLite file's absolute path, or the
+    PostgreSQL URL without its password."""
+    if database.kind == "postgresql":
+        from votesvc.ledger.store.postgres import public_url
+
+        assert database.url is not None
+        return public_url(database.url)
+    assert database.path is not None
+    return f"sqlite:///{database.path.absolute()}"
+
+
+async def ledger_exists(database: Database) -> bool:
+    """Whether a ledger is there, creating nothing: the SQLite file exists, or the
+    PostgreSQL database has its ``schema_migrations`` table. Raises StoreUnavailable."""
+    if database.kind == "postgresql":
+        from votesvc.ledger.store.postgres import schema_present
+
+        assert database.url is not None
+        return await schema_present(database.url)
+    assert database.path is not None
+    return database.path.is_file()

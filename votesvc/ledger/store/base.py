@@ -131,6 +131,9 @@ class Store(Protocol):
         When it voids nothing, nothing is written: no audit row for no change.
         """
 
+    async def record_audit(self, campaign: str, audit: AuditEntry) -> None:
+        """Append one row to the audit log (an admin action's who, when, what)."""
+
     async def audit_log(self, campaign: str) -> list[AuditEntry]: ...
 
     async def campaign_meta(self, campaign: str) -> CampaignMeta | None:

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -25,7 +26,7 @@ from votesvc.ledger.store.base import (
 from votesvc.ledger.store.schema import MIGRATIONS
 from votesvc.meta import CampaignMeta
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "public_url", "schema_present"]
 
 _COLUMNS = ("vote_id", "campaign", "nominee", "phone_hash", "ip_hash", "accepted_at")
 _CHUNK = 5000
@@ -240,6 +241,18 @@ class PostgresStore:
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
         return [LedgerVote(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
+    async def record_audit(self, campaign: str, audit: AuditEntry) -> None:
+        await self._fetch(
+            "INSERT INTO audit_log (campaign, at, actor, action, detail, reason)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            campaign,
+            audit.at,
+            audit.actor,
+            audit.action,
+            audit.detail,
+            audit.reason,
+        )
+
     async def audit_log(self, campaign: str) -> list[AuditEntry]:
         rows = await self._fetch(
             "SELECT at, actor, action, detail, reason FROM audit_log WHERE campaign = $1"
@@ -275,6 +288,33 @@ class PostgresStore:
                 return list(await conn.fetch(sql, *args))
         except _DOWN as exc:
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+
+
+def public_url(dsn: str) -> str:
+    """``dsn`` without its password (in the user part or as a ``password`` parameter)."""
+    parts = urlsplit(dsn)
+    user, at, hosts = parts.netloc.rpartition("@")
+    netloc = user.partition(":")[0] + at + hosts
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+async def schema_present(dsn: str, *, connect_timeout: float = 5.0) -> bool:
+    """Whether the database at ``dsn`` holds a ledger (its ``schema_migrations``
+    table); a database that does not exist holds none. Migrates nothing."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=connect_timeout)
+    except asyncpg.InvalidCatalogNameError:
+        return False
+    except _DOWN as exc:
+        raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+    try:
+        found = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    except _DOWN as exc:
+        raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+    finally:
+        await conn.close()
+    return bool(found)
 
 
 async def _migrate(conn: asyncpg.Connection) -> None:

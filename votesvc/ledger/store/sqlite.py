@@ -239,6 +239,13 @@ class SqliteStore:
 
         return await self._run(void)
 
+    async def record_audit(self, campaign: str, audit: AuditEntry) -> None:
+        await self._fetch(
+            "INSERT INTO audit_log (campaign, at, actor, action, detail, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (campaign, audit.at, audit.actor, audit.action, audit.detail, audit.reason),
+        )
+
     async def audit_log(self, campaign: str) -> list[AuditEntry]:
         rows = await self._fetch(
             "SELECT at, actor, action, detail, reason FROM audit_log WHERE campaign = ?"
