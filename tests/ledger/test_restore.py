@@ -1,7 +1,7 @@
 """Rebuilding a shard (``lua/restore_shard.lua``): the caller's figures, then later entries.
 
 The command's own behaviour (catch-up first, a vote counted once, refusals,
-audit) is in test_commands.py.
+audit) is in test_cli.py.
 """
 
 from __future__ import annotations

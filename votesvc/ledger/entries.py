@@ -15,7 +15,10 @@ from typing import Any
 from votesvc.entry import VoteEntry
 from votesvc.ledger.store import VoteRow
 
-__all__ = ["Entries"]
+__all__ = ["Entries", "StreamId", "format_stream_id", "parse_stream_id", "text"]
+
+StreamId = tuple[int, int]
+"""A stream entry id ``ms-seq`` as numbers, ordered as Redis orders the entries."""
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,18 @@ class Entries:
                     vote.accepted_at,
                 )
             )
-        self.ids.setdefault(shard, []).append(
-            entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-        )
+        self.ids.setdefault(shard, []).append(text(entry_id))
+
+
+def text(value: bytes | str) -> str:
+    """A reply value as text (redis-py answers bytes)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def parse_stream_id(value: bytes | str) -> StreamId:
+    ms, _, seq = text(value).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def format_stream_id(value: StreamId) -> str:
+    return f"{value[0]}-{value[1]}"

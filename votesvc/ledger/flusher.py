@@ -43,7 +43,7 @@ from votesvc.connection import RedisClient
 from votesvc.days import Clock, system_clock
 from votesvc.keys import Keys
 from votesvc.ledger.backoff import Backoff, wait_or_stop
-from votesvc.ledger.entries import Entries
+from votesvc.ledger.entries import Entries, StreamId, format_stream_id, parse_stream_id, text
 from votesvc.ledger.heartbeat import Heartbeat, consumer_name, ended_here
 from votesvc.ledger.store import Store, StoreUnavailable
 from votesvc.logs import ThrottledLog
@@ -59,7 +59,6 @@ GROUP = "ledger"
 _REAP_EVERY = 5.0  # seconds between looks for dead consumers of this pid namespace
 _BACKOFF_MAX = 1.0  # seconds: the longest wait between tries while Redis or the database is down
 _READ_CHUNK = 256
-_StreamId = tuple[int, int]  # a stream entry id "ms-seq", ordered as Redis orders them
 
 
 @dataclass(slots=True)
@@ -194,11 +193,11 @@ class Flusher:
         when Redis fails.
         """
         await self.ensure_groups()
-        ends: dict[int, _StreamId] = {}
+        ends: dict[int, StreamId] = {}
         for shard, stream in enumerate(self._streams):
             last: Any = await self._client.xrevrange(stream, "+", "-", count=1)
             if last:
-                ends[shard] = _stream_id(last[0][0])
+                ends[shard] = parse_stream_id(last[0][0])
         unread = dict(ends)  # shards whose entries up to their end are not all delivered yet
         handled = 0
         while True:
@@ -215,13 +214,13 @@ class Flusher:
             await self._acknowledge(entries)
             handled += len(entries)
 
-    async def _claim_up_to(self, ends: dict[int, _StreamId]) -> Entries:
+    async def _claim_up_to(self, ends: dict[int, StreamId]) -> Entries:
         """Pending entries up to each shard's end, whoever holds them, now ours."""
         claimed = Entries(self._campaign)
         for shard, end in ends.items():
             stream = self._streams[shard]
             pending = await self._client.xpending_range(
-                stream, GROUP, "-", _format_id(end), self._per_call
+                stream, GROUP, "-", format_stream_id(end), self._per_call
             )
             if not pending:
                 continue
@@ -232,7 +231,7 @@ class Flusher:
                     claimed.add_entry(shard, entry)
         return claimed
 
-    async def _read_up_to(self, unread: dict[int, _StreamId]) -> Entries:
+    async def _read_up_to(self, unread: dict[int, StreamId]) -> Entries:
         """New entries of the shards in ``unread``; a shard read up to its end leaves it."""
         entries = Entries(self._campaign)
         for shard, end in list(unread.items()):
@@ -242,7 +241,7 @@ class Flusher:
             new = reply[0][1] if reply else []
             for entry in new:
                 entries.add_entry(shard, entry)
-            if not new or _stream_id(new[-1][0]) >= end:
+            if not new or parse_stream_id(new[-1][0]) >= end:
                 del unread[shard]
         return entries
 
@@ -365,7 +364,7 @@ class Flusher:
         taken: dict[str, int] = {}  # dead consumer -> entries taken over, all shards
         for shard, stream in enumerate(self._streams):
             for info in await self._client.xinfo_consumers(stream, GROUP):
-                name = _text(info["name"])
+                name = text(info["name"])
                 if name == self.consumer or not ended_here(name):
                     continue
                 before = len(claimed)
@@ -447,16 +446,3 @@ class Flusher:
             await self.store.insert_snapshot(self._campaign, counts, int(self._clock() * 1000))
         except StoreUnavailable as exc:
             self._snapshot_log.warn("tally snapshot skipped: %s", exc)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _stream_id(value: bytes | str) -> _StreamId:
-    ms, _, seq = _text(value).partition("-")
-    return int(ms), int(seq or 0)
-
-
-def _format_id(value: _StreamId) -> str:
-    return f"{value[0]}-{value[1]}"

@@ -1,16 +1,8 @@
 """The ledger's command-line side: flush, award, export, reconcile, restore, void.
 
-Before anything else, :func:`check_ledger` names the ledger a command uses on
-stderr (stdout stays the command's output) and, for every command but
-``flush``, refuses when no ledger exists there. ``votesvc.cli`` runs it before
-it builds the settings, as ``Settings.from_env`` creates a missing secret in
-the data dir: a mistyped ``VOTESVC_DATA_DIR`` then creates nothing (no secret,
-no embedded Redis, no empty ledger) instead of reporting an empty count.
-
-Each command then opens what it needs (the campaign, Redis, the store), calls
-the domain module that does the work and prints the outcome. Redis is reached
-through ``VOTESVC_REDIS_URL`` or, when unset, the embedded server of the data
-directory, started for the command if no ``serve`` runs (and stopped after).
+Each command parses its arguments, opens what it needs through
+:mod:`votesvc.ledger.tools` (which has already named and checked the ledger),
+calls the domain module that does the work and prints the outcome.
 ``restore``, ``export`` and ``void`` write an audit row (who, when, what).
 Exit status: 0 done, 1 a difference or a refusal, 2 a configuration problem
 or a bad argument (including an output file that cannot be written).
@@ -20,136 +12,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
-
-from redis.exceptions import RedisError
 
 from votesvc.campaign import Campaign, load_campaign
-from votesvc.connection import RedisClient
 from votesvc.days import system_clock
 from votesvc.errors import ConfigError
 from votesvc.keys import Keys
 from votesvc.ledger.award import FORMATS, Award, award_blockers, rank_award, render
 from votesvc.ledger.export import check_output, export_ledger, phone_column
-from votesvc.ledger.flusher import Flusher
 from votesvc.ledger.heartbeat import live_flushers
 from votesvc.ledger.reconcile import Reconciliation, pending_votes, reconcile
 from votesvc.ledger.restore import RestoreRefused, restore
-from votesvc.ledger.runner import build_flusher, flusher_client, run_flusher
+from votesvc.ledger.runner import run_flusher
 from votesvc.ledger.setup import check_stored_meta, settle_campaign
-from votesvc.ledger.store import (
-    AuditEntry,
-    Store,
-    StoreUnavailable,
-    ledger_exists,
-    ledger_name,
-)
+from votesvc.ledger.tools import Tools, audit, run_with_tools, with_redis
 from votesvc.ledger.void import LiveCountersNotUpdated, VoidRequest, default_actor, void_votes
 from votesvc.phones import hash_phone, normalize_phone
-from votesvc.redis_server import EmbeddedRedis
 from votesvc.redismemory import check_at_start
-from votesvc.settings import Database, Settings
+from votesvc.settings import Settings
 
-__all__ = ["LedgerUse", "add_ledger_commands", "check_ledger"]
-
-LedgerUse = Literal["existing", "create"]  # reads the ledger there, or creates one if missing
-
-
-class NoLedger(ConfigError):
-    """No ledger where the settings point: exit status 2, nothing created."""
-
-
-def check_ledger(use: LedgerUse, database: Database) -> int | None:
-    """Name the ledger on stderr; for ``existing``, refuse (NoLedger) when there is none.
-
-    Creates nothing: run it before the settings are built. Returns 1 when the
-    database cannot be asked (else None: go on).
-    """
-    name = ledger_name(database)
-    print(f"votesvc: ledger {name}", file=sys.stderr, flush=True)
-    if use == "create":
-        return None
-    try:
-        exists = asyncio.run(ledger_exists(database))
-    except StoreUnavailable as exc:
-        print(f"votesvc: the ledger database is unavailable: {exc}", file=sys.stderr)
-        return 1
-    if not exists:
-        what = "file" if database.kind == "sqlite" else "schema_migrations table"
-        raise NoLedger(
-            f"no ledger at {name} (no such {what}; nothing was created): check "
-            "VOTESVC_DATA_DIR and VOTESVC_DATABASE_URL (`votesvc serve` or `votesvc flush` "
-            "creates a ledger)"
-        )
-    return None
-
-
-@dataclass(slots=True)
-class Tools:
-    settings: Settings
-    campaign: Campaign
-    keys: Keys
-    client: RedisClient
-    store: Store
-    flusher: Flusher
-
-
-Body = Callable[[Tools], Awaitable[int]]
-
-
-def _with_redis(settings: Settings, run: Callable[[Settings], int]) -> int:
-    """Run with Redis reachable: the configured URL, or the embedded server."""
-    if settings.redis_url is not None:
-        return run(settings)
-    embedded = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync)
-    started = embedded.start()
-    try:
-        return run(settings.with_redis_url(embedded.url))
-    finally:
-        if started:
-            embedded.stop()
-
-
-async def _audit(tools: Tools, actor: str, action: str, detail: dict[str, object]) -> None:
-    entry = AuditEntry(
-        at=int(system_clock() * 1000),
-        actor=actor,
-        action=action,
-        detail=json.dumps(detail, sort_keys=True),
-        reason="",
-    )
-    await tools.store.record_audit(tools.campaign.id, entry)
-
-
-def _run(settings: Settings, body: Body) -> int:
-    campaign = load_campaign(settings.campaign_path)
-    keys = Keys(campaign.id, settings.shards)
-
-    async def main(settings: Settings) -> int:
-        client = flusher_client(settings)
-        flusher = build_flusher(settings, client, keys)
-        store = flusher.store
-        try:
-            await store.open()
-            return await body(Tools(settings, campaign, keys, client, store, flusher))
-        except StoreUnavailable as exc:
-            print(f"votesvc: the ledger database is unavailable: {exc}", file=sys.stderr)
-            return 1
-        except (RedisError, OSError) as exc:
-            print(f"votesvc: Redis is unavailable: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            await flusher.retire()
-            await store.close()
-            await client.aclose()
-
-    return _with_redis(settings, lambda s: asyncio.run(main(s)))
+__all__ = ["add_ledger_commands"]
 
 
 def flush(args: argparse.Namespace, settings: Settings) -> int:
@@ -165,14 +49,14 @@ def flush(args: argparse.Namespace, settings: Settings) -> int:
             print(f"flushed {handled} pending votes into the {tools.store.name} ledger")
             return 0
 
-        return _run(settings, once)
+        return run_with_tools(settings, once)
     keys = Keys(campaign.id, settings.shards)
 
     def forever(settings: Settings) -> int:
         asyncio.run(run_flusher(settings, keys, campaign))
         return 0
 
-    return _with_redis(settings, forever)
+    return with_redis(settings, forever)
 
 
 def award(args: argparse.Namespace, settings: Settings) -> int:
@@ -204,7 +88,7 @@ def award(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(render(result, args.format))
         return 0
 
-    return _run(settings, body)
+    return run_with_tools(settings, body)
 
 
 def export(args: argparse.Namespace, settings: Settings) -> int:
@@ -219,7 +103,7 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
     async def body(tools: Tools) -> int:
         pending = len(await pending_votes(tools.client, tools.keys, tools.store))
         done = await export_ledger(tools.store, tools.campaign.id, out, phones=phones)
-        await _audit(
+        await audit(
             tools,
             actor,
             "export",
@@ -242,7 +126,7 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
             print(f"note: {pending} accepted votes are still pending in Redis", file=sys.stderr)
         return 0
 
-    return _run(settings, body)
+    return run_with_tools(settings, body)
 
 
 def _print_reconciliation(result: Reconciliation) -> None:
@@ -271,7 +155,7 @@ def reconcile_cmd(args: argparse.Namespace, settings: Settings) -> int:
         _print_reconciliation(result)
         return 0 if result.clean else 1
 
-    return _run(settings, body)
+    return run_with_tools(settings, body)
 
 
 def restore_cmd(args: argparse.Namespace, settings: Settings) -> int:
@@ -306,7 +190,7 @@ def restore_cmd(args: argparse.Namespace, settings: Settings) -> int:
         except RestoreRefused as exc:
             print(f"votesvc restore: refused, {exc}", file=sys.stderr)
             return 1
-        await _audit(
+        await audit(
             tools,
             actor,
             "restore",
@@ -329,7 +213,7 @@ def restore_cmd(args: argparse.Namespace, settings: Settings) -> int:
         _print_reconciliation(result)
         return 0 if result.clean else 1
 
-    return _run(settings, body)
+    return run_with_tools(settings, body)
 
 
 def _moment(text: str | None, campaign: Campaign, flag: str) -> int | None:
@@ -423,7 +307,7 @@ def void(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {vote_id}  not in the ledger", file=sys.stderr)
         return 1 if done.not_found else 0
 
-    return _run(settings, body)
+    return run_with_tools(settings, body)
 
 
 def _places(text: str) -> int:
