@@ -53,7 +53,7 @@ class DelayProxy:
         self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
     ) -> None:
         redis_in, redis_out = await asyncio.open_unix_connection(str(self.target))
-        slow: list[bool] = []  # per request chunk sent, in order: hold its reply?
+        slow = [0]  # replies still to hold on this connection: one per slow command sent
         pumps = [
             asyncio.create_task(self._requests(client_in, redis_out, slow)),
             asyncio.create_task(self._replies(redis_in, client_out, slow)),
@@ -69,20 +69,26 @@ class DelayProxy:
                 writer.close()
 
     async def _requests(
-        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, slow: list[bool]
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, slow: list[int]
     ) -> None:
+        # Counted, not matched chunk for chunk: the client's writes and Redis's
+        # replies are cut into chunks independently of each other. A connection
+        # runs one command at a time, so the replies that follow a slow command
+        # are its own.
         with contextlib.suppress(ConnectionError):
             while chunk := await source.read(65536):
-                slow.append(bool(self.delay) and self.slow_command in chunk)
+                if self.delay:
+                    slow[0] += chunk.count(self.slow_command)
                 sink.write(chunk)
                 await sink.drain()
 
     async def _replies(
-        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, slow: list[bool]
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, slow: list[int]
     ) -> None:
         with contextlib.suppress(ConnectionError):
             while chunk := await source.read(65536):
-                if slow and slow.pop(0):
+                if slow[0] > 0:
+                    slow[0] -= 1
                     await asyncio.sleep(self.delay)  # the injected fault itself
                 sink.write(chunk)
                 await sink.drain()
