@@ -19,8 +19,8 @@ from votesvc import __version__
 from votesvc.campaign import load_campaign
 from votesvc.errors import ConfigError
 from votesvc.ledger.cli import add_ledger_commands
+from votesvc.ledger.clitools import check_ledger
 from votesvc.ledger.setup import check_stored_meta, set_up_before_serving
-from votesvc.ledger.tools import check_ledger
 from votesvc.logs import configure_logging, logging_config
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.redismemory import check_at_start

@@ -1,7 +1,7 @@
 """The ledger's command-line side: flush, award, export, reconcile, restore, void.
 
 Each command parses its arguments, opens what it needs through
-:mod:`votesvc.ledger.tools` (which has already named and checked the ledger),
+:mod:`votesvc.ledger.clitools` (which has already named and checked the ledger),
 calls the domain module that does the work and prints the outcome.
 ``restore``, ``export`` and ``void`` write an audit row (who, when, what).
 Exit status: 0 done, 1 a difference or a refusal, 2 a configuration problem
@@ -21,13 +21,13 @@ from votesvc.days import system_clock
 from votesvc.errors import ConfigError
 from votesvc.keys import Keys
 from votesvc.ledger.award import FORMATS, Award, award_blockers, rank_award, render
+from votesvc.ledger.clitools import Tools, audit, run_with_tools, with_redis
 from votesvc.ledger.export import check_output, export_ledger, phone_column
 from votesvc.ledger.heartbeat import live_flushers
 from votesvc.ledger.reconcile import Reconciliation, pending_votes, reconcile
 from votesvc.ledger.restore import RestoreRefused, restore
 from votesvc.ledger.runner import run_flusher
 from votesvc.ledger.setup import check_stored_meta, settle_campaign
-from votesvc.ledger.tools import Tools, audit, run_with_tools, with_redis
 from votesvc.ledger.void import LiveCountersNotUpdated, VoidRequest, default_actor, void_votes
 from votesvc.phones import hash_phone, normalize_phone
 from votesvc.redismemory import check_at_start
