@@ -16,6 +16,7 @@ from votesvc.errors import VotesvcError
 from votesvc.meta import CampaignMeta
 
 __all__ = [
+    "ALL_TIME",
     "AuditEntry",
     "LedgerVote",
     "NomineeTotal",
@@ -25,6 +26,10 @@ __all__ = [
     "VoteRow",
     "audit_detail",
 ]
+
+
+ALL_TIME = (-(2**63), 2**63 - 1)
+"""The widest window of accepted times (epoch ms): every vote."""
 
 
 class StoreError(VotesvcError):

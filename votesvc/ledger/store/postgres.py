@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from votesvc.ledger.store.base import (
+    ALL_TIME,
     AuditEntry,
     LedgerVote,
     NomineeTotal,
@@ -134,7 +135,7 @@ class PostgresStore:
     async def totals(
         self, campaign: str, *, window: tuple[int, int] | None = None
     ) -> list[NomineeTotal]:
-        start, end = window or (-(2**63), 2**63 - 1)
+        start, end = window or ALL_TIME
         rows = await self._fetch(
             "SELECT nominee, COUNT(*), MAX(accepted_at) FROM votes"
             " WHERE campaign = $1 AND NOT void AND accepted_at BETWEEN $2 AND $3"

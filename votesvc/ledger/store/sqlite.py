@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from votesvc.ledger.store.base import (
+    ALL_TIME,
     AuditEntry,
     LedgerVote,
     NomineeTotal,
@@ -134,7 +135,7 @@ class SqliteStore:
     async def totals(
         self, campaign: str, *, window: tuple[int, int] | None = None
     ) -> list[NomineeTotal]:
-        start, end = window or (-(2**63), 2**63 - 1)
+        start, end = window or ALL_TIME
         rows = await self._fetch(
             "SELECT nominee, COUNT(*), MAX(accepted_at) FROM votes"
             " WHERE campaign = ? AND NOT void AND accepted_at BETWEEN ? AND ?"
