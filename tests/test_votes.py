@@ -12,6 +12,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -19,6 +20,7 @@ import redis.asyncio as aioredis
 from tests.support import SECRET, FakeClock, make_campaign, phone
 from votesvc.campaign import Campaign
 from votesvc.connection import RedisClient, connect
+from votesvc.entry import UNVERIFIED, VoteEntry
 from votesvc.errors import RedisUnavailable
 from votesvc.keys import Keys
 from votesvc.meta import write_markers
@@ -30,7 +32,9 @@ from votesvc.votes import (
     ACCEPTED,
     ALREADY_VOTED,
     DAILY_LIMIT,
+    KEY_CONFLICT,
     RATE_LIMITED,
+    REPLAYED,
     Outcome,
     VoteCaster,
 )
@@ -63,11 +67,20 @@ class Caster:
         await write_markers(client, caster.keys)
         return caster
 
-    def cast(self, nominee: str, n: int, ip: int | None = None) -> asyncio.Future[Outcome]:
+    def cast(
+        self,
+        nominee: str,
+        n: int,
+        ip: int | None = None,
+        *,
+        key: str = "",
+        method: str = UNVERIFIED,
+    ) -> asyncio.Future[Outcome]:
         """Queue phone(n)'s vote for ``nominee`` from IP number ``ip`` (default: its own)."""
         found = self.campaign.nominee(nominee)
         assert found is not None
-        return self.caster.cast(found, phone_hash(n), f"{n if ip is None else ip:016x}")
+        ip_hash = f"{n if ip is None else ip:016x}"
+        return self.caster.cast(found, phone_hash(n), ip_hash, key, method)
 
     async def written(self) -> tuple[int, int]:
         """(votes in the tally, entries in the streams): always equal."""
@@ -78,6 +91,14 @@ class Caster:
         for key in self.keys.streams():
             entries += await self.client.xlen(key)
         return tally, entries
+
+    async def entries(self) -> list[VoteEntry]:
+        """Every vote in the streams."""
+        found = []
+        for key in self.keys.streams():
+            entries: Any = await self.client.xrange(key)
+            found += [VoteEntry.from_fields(fields) for _, fields in entries]
+        return found
 
     async def voted(self, n: int) -> bytes | None:
         """The nominee codes phone(n) voted for today (None: no record at all)."""
@@ -152,6 +173,25 @@ async def test_one_batch_answers_each_caller_with_its_own_outcome(votes: Caster)
     assert await votes.written() == (5 + 9, 5 + 9)
     assert await votes.voted(3) == b"ABC"  # C's three accepted nominees, in order
     assert await votes.voted(15) is None  # refused by the IP limit: nothing recorded
+
+
+async def test_a_replayed_key_answers_the_verified_vote_once(votes: Caster) -> None:
+    method = "partner:app12351"
+    first = await votes.cast("N01", 1, key="click-1", method=method)
+    assert first[0] == ACCEPTED
+    # Again in a later batch, then twice in one batch (the same key earlier in the call).
+    again = await votes.cast("N01", 1, key="click-1", method=method)
+    twice = await asyncio.gather(
+        votes.cast("N02", 1, key="click-2", method="sms"),
+        votes.cast("N02", 1, key="click-2", method="sms"),
+        votes.cast("N03", 1, key="click-1", method=method),
+    )
+    assert again == (REPLAYED, first[1], first[2])
+    assert twice[0][0] == ACCEPTED
+    assert twice[1] == (REPLAYED, twice[0][1], twice[0][2])
+    assert twice[2] == (KEY_CONFLICT, 0, "")
+    stored = {entry.vote_id: entry.method for entry in await votes.entries()}
+    assert stored == {first[2]: method, twice[0][2]: "sms"}
 
 
 async def test_a_failed_batch_fails_only_its_own_callers(votes: Caster) -> None:

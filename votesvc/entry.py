@@ -14,6 +14,9 @@ ts     accepted time, epoch ms
 n      nominee id
 p      phone hash (HMAC-SHA256 hex)
 ip     client IP hash (16 hex digits)
+m      verification method: ``none`` (unverified campaign), ``sms``
+       (votesvc's own SMS code) or ``partner:<id>``; absent from entries
+       written before it existed, which read as ``none``
 =====  ==========================================================
 """
 
@@ -22,10 +25,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["ENTRY_FIELDS", "VoteEntry"]
+__all__ = ["ENTRY_FIELDS", "UNVERIFIED", "VoteEntry"]
 
-ENTRY_FIELDS = ("id", "ts", "n", "p", "ip")
+ENTRY_FIELDS = ("id", "ts", "n", "p", "ip", "m")
 """The fields of a vote stream entry, in the order ``cast_vote.lua`` writes them."""
+
+UNVERIFIED = "none"
+"""The verification method of a vote in a campaign that verifies nobody."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,7 @@ class VoteEntry:
     nominee: str
     phone_hash: str
     ip_hash: str
+    method: str = UNVERIFIED
 
     @classmethod
     def from_fields(cls, fields: Mapping[bytes, bytes]) -> VoteEntry:
@@ -47,9 +54,17 @@ class VoteEntry:
             fields[b"n"].decode(),
             fields[b"p"].decode(),
             fields[b"ip"].decode(),
+            fields[b"m"].decode() if b"m" in fields else UNVERIFIED,
         )
 
     def fields(self) -> dict[str, str]:
         """The entry's fields as XADD takes them (``ENTRY_FIELDS`` order)."""
-        values = (self.vote_id, str(self.accepted_at), self.nominee, self.phone_hash, self.ip_hash)
+        values = (
+            self.vote_id,
+            str(self.accepted_at),
+            self.nominee,
+            self.phone_hash,
+            self.ip_hash,
+            self.method,
+        )
         return dict(zip(ENTRY_FIELDS, values, strict=True))

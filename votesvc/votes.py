@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 from votesvc.campaign import Campaign, Nominee
 from votesvc.connection import RedisClient
 from votesvc.days import Clock, Day, DayCalendar
+from votesvc.entry import UNVERIFIED
 from votesvc.errors import RedisUnavailable
 from votesvc.keys import PHONE_KEY_CHARS, Keys
 from votesvc.logs import ThrottledLog
@@ -80,6 +81,7 @@ class Ballot:
     phone_hash: str
     ip_hash: str
     key: str  # the idempotency key, "" if none
+    method: str  # how the voter was verified: the stream entry's ``m`` (votesvc.entry)
     future: asyncio.Future[Outcome]
     queued_at: float  # loop time
 
@@ -151,15 +153,22 @@ class VoteCaster:
         self._offsets[name] = seconds * 1000 + micros / 1000 - (sent + received) * 500
 
     def cast(
-        self, nominee: Nominee, phone_hash: str, ip_hash: str, key: str = ""
+        self,
+        nominee: Nominee,
+        phone_hash: str,
+        ip_hash: str,
+        key: str = "",
+        method: str = UNVERIFIED,
     ) -> asyncio.Future[Outcome]:
         """Queue one ballot (``key``: its idempotency key); the future resolves to its outcome.
 
+        ``method`` is how the voter was verified, as the stream entry records it
+        (``none``, ``sms``, ``partner:<id>``): non-empty, without spaces.
         The future raises :class:`RedisUnavailable` when its batch's call failed.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
-        self._queue.append(Ballot(nominee, phone_hash, ip_hash, key, future, loop.time()))
+        self._queue.append(Ballot(nominee, phone_hash, ip_hash, key, method, future, loop.time()))
         if not self._kick_pending and self._in_flight < self._in_flight_max:
             # Wait one loop turn so every request already readable joins the batch.
             self._kick_pending = True
@@ -327,7 +336,7 @@ class VoteCaster:
             ip_hash = ballot.ip_hash
             packed.append(
                 f"{phone_hash} {ip_hash} {vote_id} {nominee.code} {index} {nominee.id} "
-                f"{ip_numbers.get(ip_hash, 0)} {ballot.key}"
+                f"{ip_numbers.get(ip_hash, 0)} {ballot.method} {ballot.key}"
             )
         call_keys = shard_keys + ip_keys
         try:

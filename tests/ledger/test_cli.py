@@ -136,19 +136,21 @@ def test_flush_once_and_export_with_digest(
     assert digest in out
     rows = list(csv.DictReader(io.StringIO(data.decode())))
     assert len(rows) == 25
-    assert set(rows[0]) == {
+    assert list(rows[0]) == [
         "vote_id",
         "nominee",
         "phone_hash",
         "accepted_at",
         "void",
         "void_reason",
-    }
+        "method",
+    ]
     assert {row["vote_id"] for row in rows} == {vote_id for _, vote_id, _ in cast}
     void_rows = [row for row in rows if row["void"] == "true"]
     assert [(r["vote_id"], r["void_reason"]) for r in void_rows] == [(cast[0][1], "duplicate SIM")]
     assert all(len(row["phone_hash"]) == 64 for row in rows)
     assert rows[0]["accepted_at"].endswith("+00:00")
+    assert {row["method"] for row in rows} == {"none"}  # an unverified campaign
 
 
 def test_void_takes_votes_off_everywhere_but_not_the_quota(
@@ -540,7 +542,15 @@ def test_restore_counts_a_vote_in_the_ledger_and_still_in_its_stream_once(
             for entry_id, fields in taken:
                 v = VoteEntry.from_fields(fields)
                 rows.append(
-                    VoteRow(v.vote_id, CAMPAIGN, v.nominee, v.phone_hash, v.ip_hash, v.accepted_at)
+                    VoteRow(
+                        v.vote_id,
+                        CAMPAIGN,
+                        v.nominee,
+                        v.phone_hash,
+                        v.ip_hash,
+                        v.accepted_at,
+                        v.method,
+                    )
                 )
                 sync_redis.xack(stream, GROUP, entry_id)
     assert scene.ledger("insert_votes", rows) == len(cast) == 6

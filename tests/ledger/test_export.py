@@ -23,8 +23,10 @@ STORED = {
 }
 # phone A votes twice, B once
 VOTES = [
-    VoteRow(f"{n:032x}", CAMPAIGN, nominee, STORED[who], "c" * 16, 1_780_000_000_000 + n)
-    for n, (who, nominee) in enumerate((("A", "N01"), ("B", "N01"), ("A", "N02")))
+    VoteRow(f"{n:032x}", CAMPAIGN, nominee, STORED[who], "c" * 16, 1_780_000_000_000 + n, method)
+    for n, (who, nominee, method) in enumerate(
+        (("A", "N01", "partner:app12351"), ("B", "N01", "sms"), ("A", "N02", "none"))
+    )
 ]
 
 
@@ -133,6 +135,27 @@ async def test_internal_writes_the_stored_hash(store: Store, tmp_path: Path) -> 
         store, CAMPAIGN, tmp_path / "i.csv", phones=phone_column(SECRET, None)
     )
     assert phone_cells(done.path) == [STORED["A"], STORED["B"], STORED["A"]]
+
+
+async def test_each_row_ends_with_the_vote_s_verification_method(
+    store: Store, tmp_path: Path
+) -> None:
+    await store.insert_votes(VOTES)
+    done = await export_ledger(
+        store, CAMPAIGN, tmp_path / "m.csv", phones=phone_column(SECRET, None)
+    )
+    with done.path.open(newline="") as handle:
+        header, *rows = csv.reader(handle)
+    assert header == [
+        "vote_id",
+        "nominee",
+        "phone_hash",
+        "accepted_at",
+        "void",
+        "void_reason",
+        "method",
+    ]
+    assert [row[-1] for row in rows] == ["partner:app12351", "sms", "none"]
 
 
 def test_the_command_keys_the_phone_column_for_the_campaign_unless_told(

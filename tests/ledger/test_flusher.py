@@ -18,15 +18,20 @@ import redis.asyncio as aioredis
 from tests.ledger_fixtures import ledger_settings
 from tests.ledger_support import prefill_streams
 from tests.pgcluster import PgCluster
-from tests.support import phone, running_service, wait_for
+from tests.support import SECRET, FakeClock, make_campaign, phone, running_service, wait_for
+from votesvc.entry import VoteEntry
 from votesvc.keys import Keys
 from votesvc.ledger.flusher import GROUP, Flusher
 from votesvc.ledger.reconcile import reconcile
 from votesvc.ledger.store import Store, build_store
 from votesvc.ledger.store.sqlite import SqliteStore
+from votesvc.meta import write_markers
+from votesvc.phones import hash_phone
 from votesvc.processes import pid_scope
 from votesvc.redis_server import EmbeddedRedis
+from votesvc.scripts import register_scripts
 from votesvc.settings import Settings
+from votesvc.votes import ACCEPTED, VoteCaster
 
 CAMPAIGN = "test-campaign"
 
@@ -201,6 +206,37 @@ async def test_a_redelivered_batch_changes_nothing(
     assert await store.count(CAMPAIGN) == 200
     assert flusher.written == 200
     assert await stream_total(redis, keys) == 0
+
+
+async def test_each_vote_reaches_the_ledger_with_its_verification_method(
+    redis: aioredis.Redis, store: Store, keys: Keys
+) -> None:
+    campaign = make_campaign(campaign_id=CAMPAIGN)
+    caster = VoteCaster(redis, campaign, keys, FakeClock(), Settings(shards=keys.shards))
+    await register_scripts(redis)
+    await write_markers(redis, keys)
+    nominee = campaign.nominee("N01")
+    assert nominee is not None
+    cast = await asyncio.gather(
+        caster.cast(nominee, hash_phone(SECRET, phone(1)), "0" * 16, "", "partner:app12351"),
+        caster.cast(nominee, hash_phone(SECRET, phone(2)), "0" * 16, "click-2", "sms"),
+        caster.cast(nominee, hash_phone(SECRET, phone(3)), "0" * 16),
+    )
+    assert [status for status, _, _ in cast] == [ACCEPTED] * 3
+    # An entry the previous release wrote, without a method, still in a stream.
+    old = VoteEntry("ab" * 16, 1_780_000_000_000, "N02", hash_phone(SECRET, phone(4)), "0" * 16)
+    fields: dict[Any, Any] = old.fields()
+    del fields["m"]
+    await redis.xadd(keys.stream(keys.shard_of(old.phone_hash)), fields)
+
+    await flusher_for(redis, store, keys).step()
+    stored = {vote.vote_id: vote.method async for chunk in store.votes(CAMPAIGN) for vote in chunk}
+    assert stored == {
+        cast[0][2]: "partner:app12351",
+        cast[1][2]: "sms",
+        cast[2][2]: "none",
+        old.vote_id: "none",
+    }
 
 
 async def test_a_malformed_entry_is_logged_skipped_and_acknowledged(

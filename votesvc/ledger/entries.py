@@ -55,6 +55,7 @@ class Entries:
                     vote.phone_hash,
                     vote.ip_hash,
                     vote.accepted_at,
+                    vote.method,
                 )
             )
         self.ids.setdefault(shard, []).append(text(entry_id))

@@ -42,7 +42,7 @@ __all__ = [
     "phone_column",
 ]
 
-COLUMNS = ("vote_id", "nominee", "phone_hash", "accepted_at", "void", "void_reason")
+COLUMNS = ("vote_id", "nominee", "phone_hash", "accepted_at", "void", "void_reason", "method")
 
 
 PhoneColumn = Callable[[str], str]  # stored phone hash -> what the file holds for it
@@ -145,6 +145,7 @@ async def _write_csv(
                         at.isoformat(timespec="milliseconds"),
                         "true" if vote.void else "false",
                         vote.void_reason or "",
+                        vote.method,
                     )
                 )
                 rows += 1

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import sqlite3
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from tests.ledger_fixtures import _create_database, ledger_settings
 from tests.pgcluster import PgCluster
+from votesvc.entry import UNVERIFIED
 from votesvc.ledger.store import (
     AuditEntry,
     Store,
@@ -22,13 +26,20 @@ from votesvc.ledger.store import (
     ledger_name,
 )
 from votesvc.ledger.store.postgres import PostgresStore
+from votesvc.ledger.store.schema import MIGRATIONS
 from votesvc.ledger.store.sqlite import SqliteStore
+from votesvc.settings import Settings
 
 CAMPAIGN = "test-campaign"
 
 
 def row(
-    n: int, nominee: str = "N01", *, phone: str | None = None, at: int | None = None
+    n: int,
+    nominee: str = "N01",
+    *,
+    phone: str | None = None,
+    at: int | None = None,
+    method: str = UNVERIFIED,
 ) -> VoteRow:
     return VoteRow(
         vote_id=f"{n:032x}",
@@ -37,6 +48,7 @@ def row(
         phone_hash=phone or f"{n:064x}",
         ip_hash="ab" * 8,
         accepted_at=at if at is not None else 1_000_000 + n,
+        method=method,
     )
 
 
@@ -62,6 +74,61 @@ async def test_migrations_apply_once(
         assert await again.count(CAMPAIGN) == 1
     finally:
         await again.close()
+
+
+async def test_a_vote_keeps_its_verification_method(store: Store) -> None:
+    await store.insert_votes([row(1, method="partner:app12351"), row(2, method="sms"), row(3)])
+    voided = await store.void(CAMPAIGN, vote_ids=[row(2).vote_id], reason="x", audit=audit())
+    assert [v.method for v in voided] == ["sms"]
+    stored = [(v.vote_id, v.method) async for chunk in store.votes(CAMPAIGN) for v in chunk]
+    assert stored == [
+        (row(1).vote_id, "partner:app12351"),
+        (row(2).vote_id, "sms"),
+        (row(3).vote_id, "none"),
+    ]
+
+
+async def run_sql(settings: Settings, sql: str) -> None:
+    """Run ``sql`` on the ledger behind the stores' backs."""
+    path = settings.database.path
+    if path is not None:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute(sql)
+            conn.commit()
+        return
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def test_the_method_migration_gives_the_earlier_votes_none(
+    tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = ledger_settings(tmp_path, database_url)
+    with monkeypatch.context() as patch:  # a ledger of the release before the method
+        earlier = tuple(m for m in MIGRATIONS if m.version < 3)
+        patch.setattr("votesvc.ledger.store.sqlite.MIGRATIONS", earlier)
+        patch.setattr("votesvc.ledger.store.postgres.MIGRATIONS", earlier)
+        ledger = build_store(settings)
+        await ledger.open()
+        await ledger.close()
+    old = row(1)
+    await run_sql(
+        settings,
+        "INSERT INTO votes (vote_id, campaign, nominee, phone_hash, ip_hash, accepted_at)"
+        f" VALUES ('{old.vote_id}', '{CAMPAIGN}', 'N01', '{old.phone_hash}', '{old.ip_hash}',"
+        f" {old.accepted_at})",
+    )
+    ledger = build_store(settings)
+    await ledger.open()  # applies migration 3
+    try:
+        await ledger.insert_votes([row(2, method="partner:app12351")])
+        stored = [(v.vote_id, v.method) async for chunk in ledger.votes(CAMPAIGN) for v in chunk]
+        assert stored == [(old.vote_id, "none"), (row(2).vote_id, "partner:app12351")]
+    finally:
+        await ledger.close()
 
 
 async def test_totals_count_valid_votes_and_the_time_of_the_last(store: Store) -> None:

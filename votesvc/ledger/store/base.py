@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
+from votesvc.entry import UNVERIFIED
 from votesvc.errors import VotesvcError
 from votesvc.meta import CampaignMeta
 
@@ -49,6 +50,7 @@ class VoteRow(NamedTuple):
     phone_hash: str
     ip_hash: str
     accepted_at: int  # epoch ms
+    method: str = UNVERIFIED  # how the voter was verified (votesvc.entry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ class LedgerVote:
     accepted_at: int
     void: bool
     void_reason: str | None
+    method: str
 
 
 @dataclass(frozen=True, slots=True)

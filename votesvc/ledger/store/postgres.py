@@ -29,7 +29,7 @@ from votesvc.meta import CampaignMeta
 
 __all__ = ["PostgresStore", "public_url", "schema_present"]
 
-_COLUMNS = ("vote_id", "campaign", "nominee", "phone_hash", "ip_hash", "accepted_at")
+_COLUMNS = VoteRow._fields  # votes_in's, in the order a row holds them
 _CHUNK = 5000
 _MIGRATION_LOCK = 0x766F746573  # pg_advisory_xact_lock key: one migrator at a time
 # What asyncpg raises when the server is gone, restarting or refusing. That
@@ -48,7 +48,7 @@ _DOWN = (
 async def _prepare_connection(conn: asyncpg.Connection) -> None:
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS votes_in (vote_id TEXT, campaign TEXT, nominee TEXT,"
-        " phone_hash TEXT, ip_hash TEXT, accepted_at BIGINT) ON COMMIT DELETE ROWS"
+        " phone_hash TEXT, ip_hash TEXT, accepted_at BIGINT, method TEXT) ON COMMIT DELETE ROWS"
     )
 
 
@@ -103,8 +103,8 @@ class PostgresStore:
                 await conn.copy_records_to_table("votes_in", records=rows, columns=_COLUMNS)
                 status = await conn.execute(
                     "INSERT INTO votes (vote_id, campaign, nominee, phone_hash, ip_hash,"
-                    " accepted_at) SELECT vote_id, campaign, nominee, phone_hash, ip_hash,"
-                    " accepted_at FROM votes_in ON CONFLICT (vote_id) DO NOTHING"
+                    " accepted_at, method) SELECT vote_id, campaign, nominee, phone_hash,"
+                    " ip_hash, accepted_at, method FROM votes_in ON CONFLICT (vote_id) DO NOTHING"
                 )
         except _DOWN as exc:
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
@@ -174,13 +174,13 @@ class PostgresStore:
                 chunk: list[LedgerVote] = []
                 async for r in conn.cursor(
                     "SELECT vote_id, nominee, phone_hash, ip_hash, accepted_at, void,"
-                    " void_reason FROM votes WHERE campaign = $1 AND accepted_at >= $2"
+                    " void_reason, method FROM votes WHERE campaign = $1 AND accepted_at >= $2"
                     " ORDER BY accepted_at, vote_id",
                     campaign,
                     since or 0,
                     prefetch=_CHUNK,
                 ):
-                    chunk.append(LedgerVote(r[0], r[1], r[2], r[3], r[4], r[5], r[6]))
+                    chunk.append(LedgerVote(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]))
                     if len(chunk) >= _CHUNK:
                         yield chunk
                         chunk = []
@@ -201,7 +201,8 @@ class PostgresStore:
         audit: AuditEntry,
     ) -> list[LedgerVote]:
         returning = (
-            " RETURNING vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason"
+            " RETURNING vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason,"
+            " method"
         )
         rows: list[Any] = []
         try:
@@ -240,7 +241,7 @@ class PostgresStore:
                 )
         except _DOWN as exc:
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
-        return [LedgerVote(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+        return [LedgerVote(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def record_audit(self, campaign: str, audit: AuditEntry) -> None:
         await self._fetch(

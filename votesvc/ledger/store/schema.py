@@ -64,6 +64,9 @@ CREATE TABLE campaign_meta (
     secret_fingerprint TEXT NOT NULL
 )"""
 
+# How the voter was verified: none, sms or partner:<id> (votesvc.entry, field m).
+_VOTE_METHOD = "ALTER TABLE votes ADD COLUMN method TEXT NOT NULL DEFAULT 'none'"
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -86,5 +89,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "campaign meta: nominee codes, shards, secret fingerprint",
         sqlite=(_CAMPAIGN_META,),
         postgres=(_CAMPAIGN_META,),
+    ),
+    Migration(
+        3,
+        "votes: verification method",
+        # Votes stored before it were unverified. A constant default: neither
+        # database rewrites the table's rows to add the column.
+        sqlite=(_VOTE_METHOD,),
+        postgres=(_VOTE_METHOD,),
     ),
 )

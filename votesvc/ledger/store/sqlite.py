@@ -100,8 +100,8 @@ class SqliteStore:
             with _transaction(conn):
                 conn.executemany(
                     "INSERT OR IGNORE INTO votes"
-                    " (vote_id, campaign, nominee, phone_hash, ip_hash, accepted_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    " (vote_id, campaign, nominee, phone_hash, ip_hash, accepted_at, method)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
             return conn.total_changes - before
@@ -173,8 +173,8 @@ class SqliteStore:
         conn = await self._run(lambda _: self._connect())
         try:
             sql = (
-                "SELECT vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason"
-                " FROM votes WHERE campaign = ? AND accepted_at >= ?"
+                "SELECT vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason,"
+                " method FROM votes WHERE campaign = ? AND accepted_at >= ?"
                 " ORDER BY accepted_at, vote_id"
             )
             cursor = await self._run(lambda _: conn.execute(sql, (campaign, since or 0)))
@@ -183,8 +183,8 @@ class SqliteStore:
                 if not chunk:
                     return
                 yield [
-                    LedgerVote(vid, nom, phone, ip, at, bool(void), reason)
-                    for vid, nom, phone, ip, at, void, reason in chunk
+                    LedgerVote(vid, nom, phone, ip, at, bool(void), reason, method)
+                    for vid, nom, phone, ip, at, void, reason, method in chunk
                 ]
         finally:
             await self._run(lambda _: conn.close())
@@ -201,7 +201,8 @@ class SqliteStore:
         audit: AuditEntry,
     ) -> list[LedgerVote]:
         returning = (
-            " RETURNING vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason"
+            " RETURNING vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason,"
+            " method"
         )
 
         def void(conn: sqlite3.Connection) -> list[LedgerVote]:
@@ -236,7 +237,7 @@ class SqliteStore:
                         audit.reason,
                     ),
                 )
-            return [LedgerVote(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
+            return [LedgerVote(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7]) for r in rows]
 
         return await self._run(void)
 
