@@ -53,9 +53,13 @@ def campaign_toml(
     closes_at: str = "2027-12-31T23:59:59+08:00",
     timezone: str = "Asia/Shanghai",
     nominees: int = 30,
+    verification: dict[str, Any] | None = None,
     **rules: Any,
 ) -> str:
-    """A campaign file; rules default to generous limits so tests pick their own."""
+    """A campaign file; rules default to generous limits so tests pick their own.
+
+    ``verification``: the ``[verification]`` table (None: none, an unverified campaign).
+    """
     merged = {**DEFAULT_RULES, **rules}
     lines = [
         "[campaign]",
@@ -68,6 +72,9 @@ def campaign_toml(
         "[rules]",
         *(f"{key} = {_toml_value(value)}" for key, value in merged.items()),
     ]
+    if verification is not None:
+        lines += ["", "[verification]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in verification.items()]
     trades = ["welder", "fitter", "carpenter"]
     for index in range(1, nominees + 1):
         lines += [

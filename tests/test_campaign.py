@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,55 @@ def test_malformed_campaigns_name_the_problem(text: str, message: str) -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(CampaignError, match="cannot read it"):
         load_campaign(tmp_path / "missing.toml")
+
+
+def test_no_verification_table_means_unverified() -> None:
+    campaign = parse_campaign(campaign_toml())
+    assert campaign.verification.methods == ()
+    assert not campaign.verification.required
+    assert "verification" not in campaign.as_json()
+
+
+def test_the_sms_demo_campaign_verifies_by_sms() -> None:
+    path = Path(__file__).parent.parent / "votesvc" / "campaigns" / "demo-sms.toml"
+    campaign = load_campaign(path)
+    assert campaign.verification.methods == ("sms",)
+    assert campaign.verification.pow_max_number == 100_000
+    assert campaign.as_json()["verification"]["pow"] is True
+
+
+def test_verification_values_are_read() -> None:
+    table = {
+        "methods": ["sms", "partner"],
+        "partners": ["app12351", "wechat"],
+        "resend_seconds": 2,
+        "pow_max_number": 0,
+        "wrong_codes_max": 1,
+    }
+    verification = parse_campaign(campaign_toml(verification=table)).verification
+    assert verification.methods == ("sms", "partner")
+    assert verification.partners == ("app12351", "wechat")
+    assert verification.resend_seconds == 2
+    assert verification.pow_max_number == 0
+    assert verification.code_ttl_seconds == 300  # a default
+    assert verification.sms_budget_per_minute == 600
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"methods": ["email"]}, "verification.methods: 'email' is not one of sms, partner"),
+        ({"methods": ["sms", "sms"]}, "verification.methods lists a name twice"),
+        ({"methods": "sms"}, "verification.methods must be a list"),
+        ({"methods": ["partner"]}, "list the partner ids in partners"),
+        ({"methods": ["partner"], "partners": ["a:b"]}, "verification.partners: 'a:b' is not"),
+        ({"methods": ["sms"], "resend_seconds": 0}, "verification.resend_seconds must be an"),
+        ({"methods": ["sms"], "code_ttl_seconds": -5}, "verification.code_ttl_seconds must be"),
+        ({"methods": ["sms"], "pow_max_number": -1}, "verification.pow_max_number must be an"),
+        ({"methods": ["sms"], "wrong_codes_max": 1.5}, "verification.wrong_codes_max must be"),
+        ({"methods": ["sms"], "send_per_day": 3}, "unknown key verification.send_per_day"),
+    ],
+)
+def test_bad_verification_tables_name_the_problem(table: dict[str, object], message: str) -> None:
+    with pytest.raises(CampaignError, match=re.escape(message)):
+        parse_campaign(campaign_toml(verification=table))

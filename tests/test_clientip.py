@@ -70,3 +70,21 @@ def test_the_last_hops_are_kept_whole() -> None:
     assert len(kept) < FORWARDED_MAX
     assert client_ip.resolve("10.0.0.2", kept) == "10.0.0.9"
     assert keep_last_hops(b"x" * 2000) == b""  # one hop longer than 1 KiB: nothing is read
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("198.51.100.7", "198.51.100.200", True),  # one IPv4 /24
+        ("198.51.100.7", "198.51.101.7", False),
+        ("2001:db8:1:2::1", "2001:db8:1:ffff::9", True),  # one IPv6 /48
+        ("2001:db8:1::1", "2001:db8:2::1", False),
+    ],
+)
+def test_prefix_key_groups_a_network(one: str, other: str, same: bool) -> None:
+    client_ip = ClientIP((), b"k" * 32)
+    assert (client_ip.prefix_key(one, None) == client_ip.prefix_key(other, None)) is same
+    key = client_ip.prefix_key(one, None)
+    assert len(key) == 16
+    assert key != client_ip.key(one, None)  # a prefix is not hashed like an address
+    assert one not in key

@@ -21,6 +21,13 @@ VOTE_PATH = (
     "entry",
     "meta",
     "redismemory",
+    "tokens",
+    "keyring",
+    "verification",
+    "verify_api",
+    "otp",
+    "pow",
+    "sms",
 )
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import re
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,43 @@ def test_the_database_is_named_from_the_environment_without_creating_anything(
         named = database_from_env(env)
         assert not (tmp_path / f"data{n}").exists()  # the ledger commands look before anything
         assert named == Settings.from_env(env).database
+
+
+def _key(byte: int, size: int = 32) -> str:
+    return base64.urlsafe_b64encode(bytes([byte]) * size).decode().rstrip("=")
+
+
+def test_verification_settings_are_read(tmp_path: Path) -> None:
+    secret_file = tmp_path / "webhook.secret"
+    secret_file.write_text("from-a-file-0123456789\nignored second line\n")
+    built = settings(
+        tmp_path,
+        VOTESVC_SECRET=LONG_SECRET,
+        VOTESVC_SMS_SENDER="webhook:https://sms.example/send",
+        VOTESVC_SMS_WEBHOOK_SECRET_FILE=str(secret_file),
+        VOTESVC_PARTNER_KEYS=f"app12351={_key(1)}, wechat={_key(2, 40)}",
+    )
+    assert built.sms_sender == "webhook:https://sms.example/send"
+    assert built.sms_webhook_secret == b"from-a-file-0123456789"
+    assert built.partner_keys == (("app12351", b"\x01" * 32), ("wechat", b"\x02" * 40))
+    assert "from-a-file" not in repr(built)
+    assert _key(1) not in repr(built)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"VOTESVC_PARTNER_KEYS": "app12351"}, "expected ID=KEY pairs"),
+        ({"VOTESVC_PARTNER_KEYS": f"a={_key(1, 31)}"}, "decodes to 31 bytes, at least 32"),
+        ({"VOTESVC_PARTNER_KEYS": "a=***not-base64***"}, "the key of 'a' is not base64url"),
+        ({"VOTESVC_PARTNER_KEYS": f"a={_key(1)},a={_key(2)}"}, "partner 'a' is listed twice"),
+        (
+            {"VOTESVC_SMS_WEBHOOK_SECRET": "x" * 20, "VOTESVC_SMS_WEBHOOK_SECRET_FILE": "/x"},
+            "not both",
+        ),
+        ({"VOTESVC_SMS_WEBHOOK_SECRET_FILE": "/nonexistent/secret"}, "cannot read it"),
+    ],
+)
+def test_bad_verification_settings(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        settings(tmp_path, VOTESVC_SECRET=LONG_SECRET, **env)

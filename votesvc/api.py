@@ -2,7 +2,9 @@
 
 The order of checks on ``POST /v1/votes`` is part of the contract: 415, 413,
 ``invalid_json``, ``invalid_request`` (the body, then the ``Idempotency-Key``
-header), ``invalid_phone``, ``unknown_nominee``, then what the vote script
+header), ``invalid_phone``; in a verified campaign then ``verification_required``
+and ``invalid_token`` (both 401; checking a token costs no Redis call) and
+``phone_mismatch``; then ``unknown_nominee``, then what the vote script
 decides: a key this phone already used today (the same ``201`` again, or
 ``idempotency_conflict``), ``voting_closed`` (by Redis's clock),
 ``rate_limited`` for the IP, then the phone's burst, ``already_voted``,
@@ -12,6 +14,7 @@ decides: a key this phone already used today (the same ``201`` again, or
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,6 +40,7 @@ from votesvc.phones import PhoneHasher, normalize_phone
 from votesvc.redismemory import RedisMemory
 from votesvc.responses import JSON, json_response
 from votesvc.tally import Snapshot, TallyBoard
+from votesvc.tokens import TokenInvalid, VoterTokens
 from votesvc.votes import (
     ACCEPTED,
     ALREADY_VOTED,
@@ -48,15 +52,26 @@ from votesvc.votes import (
     VoteCaster,
 )
 
-__all__ = ["MAX_BODY", "VoteApi", "etag_matches"]
+__all__ = ["MAX_BODY", "VoteApi", "etag_matches", "is_json"]
 
 MAX_BODY = 1024
 _FIELDS = frozenset(("nominee", "phone"))
+_NOMINEE = frozenset(("nominee",))
 _KEY_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _KEY_MAX = 64
 _UNAVAILABLE_RETRY = 1
+log = logging.getLogger(__name__)
 _JSON = JSON.encode()
 _CACHE_CONTROL = (b"cache-control", b"public, max-age=1")
+
+
+def is_json(content_type: bytes | str | None) -> bool:
+    """Whether a ``Content-Type`` is JSON (parameters such as charset aside)."""
+    if content_type is None:
+        return False
+    if isinstance(content_type, str):
+        content_type = content_type.encode("latin-1")
+    return content_type == _JSON or content_type.partition(b";")[0].strip().lower() == _JSON
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -85,6 +100,7 @@ class VoteApi:
         ready: Any,
         *,
         memory: Callable[[], Awaitable[RedisMemory]],
+        tokens: VoterTokens | None = None,
     ) -> None:
         self.campaign = campaign
         # Until the campaign's lifelong codes are known (votesvc.meta), votes wait: 503.
@@ -93,6 +109,8 @@ class VoteApi:
         self.board = board
         self.client_ip = client_ip
         self.hash_phone = PhoneHasher(secret)
+        # None: an unverified campaign (Authorization ignored); else votes carry a token
+        self.tokens = tokens
         self.clock = clock
         self.ready_check = ready
         self.memory_report = memory  # Redis's memory; ConfigError for an evicting policy
@@ -119,7 +137,7 @@ class VoteApi:
 
     async def vote(self, scope: Scope, receive: Receive) -> Reply | None:
         """``POST /v1/votes``."""
-        content_type = length = forwarded = key = None
+        content_type = length = forwarded = key = authorization = None
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value
@@ -131,9 +149,9 @@ class VoteApi:
                     forwarded = keep_last_hops(forwarded)
             elif name == b"idempotency-key":
                 key = value if key is None else b","  # sent twice: not one valid key
-        if content_type != _JSON and (
-            content_type is None or content_type.partition(b";")[0].strip().lower() != _JSON
-        ):
+            elif name == b"authorization":
+                authorization = value if authorization is None else b""  # sent twice: none
+        if content_type != _JSON and not is_json(content_type):
             return error_reply(http_error("unsupported_media_type"))
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
             return error_reply(http_error("payload_too_large"))
@@ -147,15 +165,31 @@ class VoteApi:
             if len(body) > MAX_BODY:
                 return error_reply(http_error("payload_too_large"))
             more = message.get("more_body", False)
+        tokens = self.tokens
         try:
-            nominee_id, raw_phone = _parse_vote(body)
+            nominee_id, raw_phone = _parse_vote(body, phone_required=tokens is None)
         except VoteError as invalid:
             return error_reply(invalid)
         if key is not None and not (0 < len(key) <= _KEY_MAX and _KEY_CHARS.issuperset(key)):
             return error_reply(_BAD_KEY)
-        phone = normalize_phone(raw_phone)
-        if phone is None:
+        phone = None if raw_phone is None else normalize_phone(raw_phone)
+        if phone is None and (raw_phone is not None or tokens is None):
             return error_reply(http_error("invalid_phone"))
+        if tokens is None:
+            assert phone is not None
+            phone_hash, method = self.hash_phone(phone), "none"
+        else:
+            scheme, _, token = (authorization or b"").partition(b" ")
+            if scheme.lower() != b"bearer" or not token.strip():
+                return error_reply(_VERIFICATION_REQUIRED)
+            try:
+                voter = tokens.voter(token.strip().decode("latin-1"))
+            except TokenInvalid as exc:
+                log.debug("vote token refused: %s", exc)
+                return error_reply(_INVALID_TOKEN)
+            phone_hash, method = voter.phone_hash, voter.method
+            if phone is not None and self.hash_phone(phone) != phone_hash:
+                return error_reply(_PHONE_MISMATCH)
         nominee = self.campaign.nominee(nominee_id)
         if nominee is None:
             return error_reply(http_error("unknown_nominee"))
@@ -168,7 +202,7 @@ class VoteApi:
         )
         try:
             status, value, vote_id = await self.caster.cast(
-                nominee, self.hash_phone(phone), ip_hash, "" if key is None else key.decode()
+                nominee, phone_hash, ip_hash, "" if key is None else key.decode(), method
             )
         except RedisUnavailable:
             return self._unavailable
@@ -246,17 +280,32 @@ _BAD_KEY = http_error(
 )
 
 
-def _parse_vote(body: bytes) -> tuple[str, str]:
-    """(nominee id, phone as sent) from a vote's JSON body."""
+_VERIFICATION_REQUIRED = http_error("verification_required")
+_INVALID_TOKEN = http_error("invalid_token")
+_PHONE_MISMATCH = http_error("phone_mismatch")
+_BAD_VERIFIED_VOTE = http_error(
+    "invalid_request",
+    'Expected a JSON object {"nominee": "<id>"} (and optionally "phone") and nothing else.',
+)
+
+
+def _parse_vote(body: bytes, *, phone_required: bool = True) -> tuple[str, str | None]:
+    """(nominee id, phone as sent) from a vote's JSON body.
+
+    In a verified campaign (``phone_required`` False) the phone may be left out.
+    """
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise http_error("invalid_json") from None
-    if not isinstance(data, dict) or data.keys() != _FIELDS:
-        raise http_error("invalid_request")
-    nominee, phone = data["nominee"], data["phone"]
-    if not isinstance(nominee, str) or not isinstance(phone, str):
-        raise http_error("invalid_request")
+    if phone_required:
+        if not isinstance(data, dict) or data.keys() != _FIELDS:
+            raise http_error("invalid_request")
+    elif not isinstance(data, dict) or not _NOMINEE <= data.keys() <= _FIELDS:
+        raise _BAD_VERIFIED_VOTE
+    nominee, phone = data["nominee"], data.get("phone")
+    if not isinstance(nominee, str) or not (phone is None or isinstance(phone, str)):
+        raise http_error("invalid_request") if phone_required else _BAD_VERIFIED_VOTE
     return nominee, phone
 
 

@@ -44,6 +44,8 @@ from votesvc.settings import Settings
 from votesvc.shutdown import on_exit_signal
 from votesvc.sse import TallyStream
 from votesvc.tally import TallyBoard
+from votesvc.verification import build_verification
+from votesvc.verify_api import VerificationApi
 from votesvc.votes import VoteCaster
 
 __all__ = ["app_from_env", "create_app"]
@@ -123,15 +125,18 @@ def create_app(
         while not stop.is_set() and not await set_up_campaign():
             await backoff.wait(stop)
 
+    verifiers = build_verification(campaign, settings, client, keys, clock)
+    client_ip = ClientIP(campaign.rules.trusted_proxies, settings.secret)
     api = VoteApi(
         campaign,
         caster,
         board,
-        ClientIP(campaign.rules.trusted_proxies, settings.secret),
+        client_ip,
         settings.secret,
         clock,
         ready,
         memory=MemoryGuard(client, allow_eviction=settings.allow_eviction).report,
+        tokens=verifiers.tokens,
     )
 
     setup_log = ThrottledLog(log, every=10.0)
@@ -176,6 +181,8 @@ def create_app(
                 await ledger.stop()  # after the drain: the last votes' batch is in hand
             board.stop()
             await refresher
+            if verifiers.sender is not None:
+                await verifiers.sender.aclose()
             await client.aclose()
 
     routes = [
@@ -187,6 +194,20 @@ def create_app(
         Route("/readyz", api.readyz, methods=["GET"]),
         *page_routes(),
     ]
+    if verifiers.codes is not None and verifiers.tokens is not None:  # the SMS flow
+        flow = VerificationApi(
+            campaign,
+            verifiers.codes,
+            verifiers.pow_gate,
+            verifiers.tokens,
+            client_ip,
+            settings.secret,
+        )
+        routes += [
+            Route("/v1/pow", flow.pow, methods=["GET"]),
+            Route("/v1/otp", flow.otp, methods=["POST"]),
+            Route("/v1/otp/verify", flow.verify, methods=["POST"]),
+        ]
     # Only when configured: a media partner's page on another origin posting votes.
     middleware = (
         [
@@ -194,7 +215,7 @@ def create_app(
                 PartnerCORS,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
-                allow_headers=["Content-Type", "If-None-Match", "Idempotency-Key"],
+                allow_headers=["Content-Type", "If-None-Match", "Idempotency-Key", "Authorization"],
                 expose_headers=["ETag", "Retry-After"],
                 max_age=3600,
             )

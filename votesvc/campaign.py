@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
@@ -19,11 +20,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from votesvc.errors import CampaignError
 
-__all__ = ["Campaign", "Nominee", "Rules", "demo_campaign_text", "load_campaign", "parse_campaign"]
+__all__ = [
+    "Campaign",
+    "Nominee",
+    "Rules",
+    "Verification",
+    "demo_campaign_text",
+    "load_campaign",
+    "parse_campaign",
+]
 
 _CAMPAIGN_ID = re.compile(r"[a-z0-9-]{1,64}")
 _NOMINEE_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
-_TOP_KEYS = frozenset(("campaign", "rules", "nominees"))
+_TOP_KEYS = frozenset(("campaign", "rules", "nominees", "verification"))
 _CAMPAIGN_KEYS = frozenset(("id", "title", "timezone", "opens_at", "closes_at"))
 _RULE_KEYS = frozenset(
     (
@@ -37,6 +46,23 @@ _RULE_KEYS = frozenset(
     )
 )
 _NOMINEE_KEYS = frozenset(("id", "name", "trade", "employer"))
+_METHODS = ("sms", "partner")
+_PARTNER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+# [verification]'s numbers and their defaults; each must be an integer >= 1,
+# except pow_max_number, which may be 0 (no proof of work).
+_VERIFICATION_NUMBERS: dict[str, int] = {
+    "code_ttl_seconds": 300,
+    "resend_seconds": 60,
+    "sends_per_phone_per_day": 5,
+    "sends_per_ip_per_hour": 100,
+    "sends_per_prefix_per_hour": 300,
+    "verifies_per_ip_per_hour": 30,
+    "wrong_codes_max": 5,
+    "sms_budget_per_minute": 600,
+    "pow_max_number": 100_000,
+    "token_ttl_seconds": 86_400,
+}
+_VERIFICATION_KEYS = frozenset(("methods", "partners", *_VERIFICATION_NUMBERS))
 # One printable character per nominee packs a phone's votes of the day into a
 # short string in Redis (see lua/cast_vote.lua); this alphabet bounds the size.
 NOMINEE_CODES = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -73,6 +99,49 @@ class Rules:
 
 
 @dataclass(frozen=True, slots=True)
+class Verification:
+    """How a campaign ties a vote to a person (the ``[verification]`` table).
+
+    ``methods`` empty: votes are not verified and the API is the unverified one.
+    """
+
+    methods: tuple[str, ...] = ()  # "sms", "partner"
+    code_ttl_seconds: int = _VERIFICATION_NUMBERS["code_ttl_seconds"]
+    resend_seconds: int = _VERIFICATION_NUMBERS["resend_seconds"]
+    sends_per_phone_per_day: int = _VERIFICATION_NUMBERS["sends_per_phone_per_day"]
+    sends_per_ip_per_hour: int = _VERIFICATION_NUMBERS["sends_per_ip_per_hour"]
+    sends_per_prefix_per_hour: int = _VERIFICATION_NUMBERS["sends_per_prefix_per_hour"]
+    verifies_per_ip_per_hour: int = _VERIFICATION_NUMBERS["verifies_per_ip_per_hour"]
+    wrong_codes_max: int = _VERIFICATION_NUMBERS["wrong_codes_max"]
+    sms_budget_per_minute: int = _VERIFICATION_NUMBERS["sms_budget_per_minute"]
+    pow_max_number: int = _VERIFICATION_NUMBERS["pow_max_number"]  # 0: no proof of work
+    token_ttl_seconds: int = _VERIFICATION_NUMBERS["token_ttl_seconds"]
+    partners: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> bool:
+        """Whether a vote needs a token."""
+        return bool(self.methods)
+
+    @property
+    def sms(self) -> bool:
+        return "sms" in self.methods
+
+    @property
+    def partner(self) -> bool:
+        return "partner" in self.methods
+
+    def as_json(self) -> dict[str, Any]:
+        """What a page needs to know to drive the flow."""
+        return {
+            "methods": list(self.methods),
+            "code_ttl_seconds": self.code_ttl_seconds,
+            "resend_seconds": self.resend_seconds,
+            "pow": self.sms and self.pow_max_number > 0,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     id: str
     title: str
@@ -81,6 +150,7 @@ class Campaign:
     closes_at: datetime
     rules: Rules
     nominees: tuple[Nominee, ...]
+    verification: Verification = Verification()
     _by_id: dict[str, Nominee] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -100,7 +170,7 @@ class Campaign:
         return int(self.opens_at.timestamp() * 1000), int(self.closes_at.timestamp() * 1000)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "id": self.id,
             "title": self.title,
             "timezone": self.timezone.key,
@@ -108,6 +178,9 @@ class Campaign:
             "closes_at": self.closes_at.isoformat(),
             "rules": self.rules.as_json(),
         }
+        if self.verification.required:  # an unverified campaign answers as before
+            body["verification"] = self.verification.as_json()
+        return body
 
 
 def demo_campaign_text() -> str:
@@ -210,7 +283,40 @@ class _Parser:
             closes_at=closes_at,
             rules=self.rules(self.table(doc, "rules")),
             nominees=self.nominees(doc.get("nominees")),
+            verification=self.verification(doc.get("verification", {})),
         )
+
+    def verification(self, table: Any) -> Verification:
+        if not isinstance(table, dict):
+            raise self.fail("[verification] must be a table")
+        self.known_keys(table, "verification.", _VERIFICATION_KEYS)
+        methods = self.names(table, "methods", lambda m: m in _METHODS, "one of sms, partner")
+        partners = self.names(
+            table, "partners", _PARTNER_ID.fullmatch, "1-32 of A-Z, a-z, 0-9, _ and -"
+        )
+        if "partner" in methods and not partners:
+            raise self.fail('verification.methods has "partner": list the partner ids in partners')
+        numbers = {}
+        for key, default in _VERIFICATION_NUMBERS.items():
+            minimum = 0 if key == "pow_max_number" else 1
+            numbers[key] = (
+                self.integer(table, "verification", key, minimum) if key in table else default
+            )
+        return Verification(methods=methods, partners=partners, **numbers)
+
+    def names(
+        self, table: dict[str, Any], key: str, valid: Callable[[str], object], form: str
+    ) -> tuple[str, ...]:
+        """A list of distinct short names, ``verification.KEY``."""
+        items = table.get(key, [])
+        if not isinstance(items, list):
+            raise self.fail(f"verification.{key} must be a list")
+        for item in items:
+            if not isinstance(item, str) or not valid(item):
+                raise self.fail(f"verification.{key}: {item!r} is not {form}")
+        if len(set(items)) != len(items):
+            raise self.fail(f"verification.{key} lists a name twice")
+        return tuple(items)
 
     def rules(self, table: dict[str, Any]) -> Rules:
         self.known_keys(table, "rules.", _RULE_KEYS)

@@ -25,6 +25,7 @@ from votesvc.logs import configure_logging, logging_config
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.redismemory import check_at_start
 from votesvc.settings import Settings, database_from_env
+from votesvc.verification import check_verification, warn_if_unverified
 
 __all__ = ["main"]
 
@@ -35,6 +36,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     campaign = load_campaign(settings.campaign_path)  # a bad file stops us here
+    check_verification(campaign, settings)  # and so does "sms" with no sender
     if settings.flush_in_serve:  # and so does a start the ledger's campaign refuses
         asyncio.run(check_stored_meta(settings, campaign))
     embedded = None
@@ -56,6 +58,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         if embedded is not None:
             embedded.stop()
         raise
+    warn_if_unverified(campaign)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"votesvc {__version__}: campaign {campaign.id!r} ({len(campaign.nominees)} nominees)\n"

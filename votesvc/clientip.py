@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 __all__ = ["FORWARDED_MAX", "ClientIP", "keep_last_hops"]
 
@@ -124,6 +124,24 @@ class ClientIP:
                 if not trusted:
                     break
         return counted
+
+    def prefix_key(self, peer: str | None, forwarded_for: str | None) -> str:
+        """The keyed hash (16 hex digits) of the client's network prefix.
+
+        The prefix is the IPv4 /24 or IPv6 /48 around the resolved client: the
+        unit the verification limits count, since one subscriber or one NAT
+        gateway can hold many addresses inside it.
+        """
+        client = self.resolve(peer, forwarded_for if self._trusted else None)
+        try:
+            network = ip_network(client, strict=False)
+        except ValueError:  # "unknown": no address at all
+            prefix = client
+        else:
+            size = 24 if network.version == 4 else 48
+            prefix = str(network.supernet(new_prefix=size) if network.prefixlen > size else network)
+        digest = hmac.new(self._secret, b"prefix:" + prefix.encode(), hashlib.sha256)
+        return digest.hexdigest()[:16]
 
     def hash(self, client: str) -> str:
         """The keyed hash (16 hex digits) of a resolved client address."""

@@ -49,14 +49,25 @@ class NotReady(RedisUnavailable):
 class VoteError(VotesvcError):
     """An error with an HTTP reply: a status, a stable code and a message."""
 
-    __slots__ = ("code", "message", "retry_after", "status")
+    __slots__ = ("code", "details", "headers", "message", "retry_after", "status")
 
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        retry_after: int | None = None,
+        *,
+        details: dict[str, int] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.details = details  # more fields of the error object (invalid_code's attempts_left)
+        self.headers = headers  # more reply headers (a 401's WWW-Authenticate)
 
 
 # The stable codes of the HTTP API, their status and default message.
@@ -72,6 +83,27 @@ HTTP_ERRORS: dict[str, tuple[int, str]] = {
         "phone must be a mainland China mobile number: 11 digits starting 13-19, "
         "optionally after +86 or 0086.",
     ),
+    "pow_required": (
+        400,
+        "This campaign asks for a proof of work: GET /v1/pow, solve it, send pow.",
+    ),
+    "pow_invalid": (400, "The proof of work is wrong, expired or already used: solve a new one."),
+    "invalid_code": (400, "The code is wrong."),
+    "code_expired": (
+        400,
+        "There is no live code for this phone (expired, used, or too many wrong tries): "
+        "ask for a new one.",
+    ),
+    "phone_mismatch": (400, "This phone is not the one the token was issued for."),
+    "verification_required": (
+        401,
+        "This campaign takes verified votes only: send Authorization: Bearer <token>.",
+    ),
+    "invalid_token": (
+        401,
+        "The token is malformed, expired, for another campaign or wrongly signed: "
+        "verify the phone again.",
+    ),
     "voting_closed": (403, "Voting is closed."),
     "unknown_nominee": (404, "There is no nominee with this id."),
     "not_found": (404, "There is nothing at this address."),
@@ -86,19 +118,44 @@ HTTP_ERRORS: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "Too many votes in a short time; retry after Retry-After seconds."),
     "daily_limit": (429, "This phone has used all of today's votes; more tomorrow."),
     "internal_error": (500, "Internal error; it has been logged."),
+    "sms_unavailable": (
+        502,
+        "The SMS could not be sent; nothing was counted and an earlier code stays valid. "
+        "Retry shortly.",
+    ),
     "unavailable": (503, "The vote service is briefly unavailable; retry after Retry-After."),
+    "sms_budget_exhausted": (
+        503,
+        "The campaign's SMS budget for this minute is spent; retry after Retry-After.",
+    ),
 }
 
 
-def http_error(code: str, message: str | None = None, retry_after: int | None = None) -> VoteError:
+def http_error(
+    code: str,
+    message: str | None = None,
+    retry_after: int | None = None,
+    *,
+    details: dict[str, int] | None = None,
+) -> VoteError:
     """The :class:`VoteError` for a stable ``code`` of :data:`HTTP_ERRORS`."""
     status, default = HTTP_ERRORS[code]
-    return VoteError(status, code, message or default, retry_after)
+    headers = _BEARER if status == 401 else None
+    return VoteError(
+        status, code, message or default, retry_after, details=details, headers=headers
+    )
 
 
-def error_json(error: VoteError) -> dict[str, dict[str, str]]:
-    """Every error reply's body: ``{"error": {"code": ..., "message": ...}}``."""
-    return {"error": {"code": error.code, "message": error.message}}
+_BEARER = {"WWW-Authenticate": "Bearer"}  # RFC 6750: every 401 names the scheme
+
+
+def error_json(error: VoteError) -> dict[str, dict[str, str | int]]:
+    """Every error reply's body: ``{"error": {"code": ..., "message": ...}}``
+    (and, for some codes, more fields: ``invalid_code`` has ``attempts_left``)."""
+    body: dict[str, str | int] = {"code": error.code, "message": error.message}
+    if error.details:
+        body.update(error.details)
+    return {"error": body}
 
 
 def error_body(error: VoteError) -> bytes:

@@ -49,16 +49,20 @@ def json_reply(body: bytes, status: int = 200, extra: Headers | None = None) -> 
 
 def error_reply(error: VoteError) -> Reply:
     """The JSON error body every endpoint uses; replies with no ``Retry-After`` are reused."""
+    extra: Headers = []
+    if error.headers:
+        extra += [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
     if error.retry_after is not None:
-        return json_reply(
-            error_body(error), error.status, [(b"retry-after", b"%d" % error.retry_after)]
-        )
+        extra.append((b"retry-after", b"%d" % error.retry_after))
+        return json_reply(error_body(error), error.status, extra)
     key = (error.code, error.message)
     reply = _errors.get(key)
-    if reply is None:
+    if reply is None or error.details:
         if len(_errors) > 256:  # messages are a few fixed texts; bound it all the same
             _errors.clear()
-        reply = _errors[key] = json_reply(error_body(error), error.status)
+        reply = json_reply(error_body(error), error.status, extra)
+        if not error.details:
+            _errors[key] = reply
     return reply
 
 

@@ -23,6 +23,20 @@ Layout (``C`` = campaign id, ``S`` = shard number, two digits)::
     votesvc:{C:meta}                hash  the campaign's settings as the ledger keeps them
                                     (nominee codes, shards, secret fingerprint): its mirror
 
+Verification (one hash tag per campaign: every step's keys in one slot; PH =
+a phone key, IPH = an IP hash, PXH = a network prefix hash, all keyed hashes)::
+
+    votesvc:{C:otp}:code:PH         hash  the live one-time code: its keyed hash, wrong
+                                    tries; expires with the code
+    votesvc:{C:otp}:cool:PH         string, present during the resend cooldown
+    votesvc:{C:otp}:sends:DAY:PH    string, codes sent to the phone that campaign day
+    votesvc:{C:otp}:ip:HOUR:IPH     string, codes sent for the IP in that clock hour
+    votesvc:{C:otp}:px:HOUR:PXH     string, codes sent for the prefix in that clock hour
+    votesvc:{C:otp}:try:HOUR:IPH    string, verify attempts from the IP in that clock hour
+    votesvc:{C:otp}:budget:MINUTE   string, codes sent by the whole campaign that minute
+    votesvc:{C:otp}:pow:CHALLENGE   string, a proof of work already used (until it expires)
+    votesvc:{C:otp}:stats:DAY       hash  sent / verified -> count, per campaign day
+
 The ledger flusher reads every stream through the consumer group ``ledger``.
 """
 
@@ -39,7 +53,7 @@ PHONE_KEY_CHARS = 16
 class Keys:
     """Key names for one campaign split into ``shards`` counter shards."""
 
-    __slots__ = ("_ip_prefix", "_shard_prefixes", "campaign_id", "shards")
+    __slots__ = ("_ip_prefix", "_otp_prefix", "_shard_prefixes", "campaign_id", "shards")
 
     def __init__(self, campaign_id: str, shards: int) -> None:
         if shards < 1:
@@ -50,6 +64,7 @@ class Keys:
             f"{PREFIX}:{{{campaign_id}:s{shard:02d}}}:" for shard in range(shards)
         )
         self._ip_prefix = f"{PREFIX}:{{{campaign_id}:ip:"
+        self._otp_prefix = f"{PREFIX}:{{{campaign_id}:otp}}:"
 
     def shard_of(self, phone_hash: str) -> int:
         """The counter shard that holds a phone's state (``phone_hash`` is hex)."""
@@ -77,6 +92,33 @@ class Keys:
     def meta(self) -> str:
         """The mirror of the ledger's campaign_meta row."""
         return f"{PREFIX}:{{{self.campaign_id}:meta}}"
+
+    def otp_code(self, phone_key: str) -> str:
+        return f"{self._otp_prefix}code:{phone_key}"
+
+    def otp_cooldown(self, phone_key: str) -> str:
+        return f"{self._otp_prefix}cool:{phone_key}"
+
+    def otp_phone_sends(self, day: str, phone_key: str) -> str:
+        return f"{self._otp_prefix}sends:{day}:{phone_key}"
+
+    def otp_ip_sends(self, hour: int, ip_hash: str) -> str:
+        return f"{self._otp_prefix}ip:{hour}:{ip_hash}"
+
+    def otp_prefix_sends(self, hour: int, prefix_hash: str) -> str:
+        return f"{self._otp_prefix}px:{hour}:{prefix_hash}"
+
+    def otp_tries(self, hour: int, ip_hash: str) -> str:
+        return f"{self._otp_prefix}try:{hour}:{ip_hash}"
+
+    def otp_budget(self, minute: int) -> str:
+        return f"{self._otp_prefix}budget:{minute}"
+
+    def otp_pow(self, challenge: str) -> str:
+        return f"{self._otp_prefix}pow:{challenge}"
+
+    def otp_stats(self, day: str) -> str:
+        return f"{self._otp_prefix}stats:{day}"
 
     def ip_window(self, ip_hash: str, window: int) -> str:
         return f"{self._ip_prefix}{ip_hash}}}:{window}"

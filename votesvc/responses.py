@@ -20,5 +20,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(error: VoteError) -> Response:
     """``{"error": {"code", "message"}}`` with ``Retry-After`` when there is one."""
-    headers = None if error.retry_after is None else {"Retry-After": str(error.retry_after)}
+    headers = dict(error.headers) if error.headers else {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     return Response(error_body(error), status_code=error.status, headers=headers, media_type=JSON)

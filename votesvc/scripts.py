@@ -22,7 +22,17 @@ from redis.exceptions import NoScriptError
 
 __all__ = ["SCRIPT_NAMES", "Script", "load_script", "register_scripts"]
 
-SCRIPT_NAMES = ("cast_vote", "ledger_ack", "ledger_beat", "restore_shard")
+SCRIPT_NAMES = (
+    "cast_vote",
+    "ledger_ack",
+    "ledger_beat",
+    "restore_shard",
+    "otp_send",
+    "otp_refund",
+    "otp_store",
+    "otp_check",
+    "otp_settle",
+)
 
 
 @dataclass(frozen=True, slots=True)

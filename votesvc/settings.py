@@ -6,6 +6,8 @@ CLI or the app factory and the result is passed down explicitly.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 from collections.abc import Mapping
@@ -63,6 +65,9 @@ class Settings:
     sse_heartbeat: float = 15.0  # seconds between comment lines on an idle stream
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()  # origins whose pages may call the API
+    sms_sender: str | None = None  # "log" or "webhook:<URL>" (votesvc.sms); None: no SMS
+    sms_webhook_secret: bytes = field(default=b"", repr=False)
+    partner_keys: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)  # (id, HMAC key)
 
     def with_redis_url(self, url: str) -> Settings:
         return replace(self, redis_url=url)
@@ -113,6 +118,9 @@ class Settings:
             "cors_origins": None
             if origins is None
             else tuple(origin.strip() for origin in origins.split(",") if origin.strip()),
+            "sms_sender": env.text("SMS_SENDER"),
+            "sms_webhook_secret": _encoded(env.secret("SMS_WEBHOOK_SECRET")),
+            "partner_keys": _partner_keys(env.secret("PARTNER_KEYS")),
         }
         settings = cls(**{name: value for name, value in values.items() if value is not None})
         parse_database_url(settings.database_url, data_dir)  # a malformed URL stops us here
@@ -167,6 +175,38 @@ def parse_database_url(url: str | None, data_dir: Path) -> Database:
     )
 
 
+def _encoded(text: str | None) -> bytes | None:
+    return None if text is None else text.encode()
+
+
+PARTNER_KEY_MIN_BYTES = 32
+
+
+def _partner_keys(text: str | None) -> tuple[tuple[str, bytes], ...] | None:
+    """``VOTESVC_PARTNER_KEYS="app12351=KEY,wechat=KEY"``: KEY is base64url, no padding."""
+    if text is None:
+        return None
+    keys: dict[str, bytes] = {}
+    for item in text.split(","):
+        partner, sep, encoded = item.strip().partition("=")
+        name = f"{ENV_PREFIX}PARTNER_KEYS"
+        if not sep or not partner or not encoded:
+            raise ConfigError(f"{name}: expected ID=KEY pairs separated by commas")
+        if partner in keys:
+            raise ConfigError(f"{name}: partner {partner!r} is listed twice")
+        try:
+            key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (ValueError, binascii.Error):
+            raise ConfigError(f"{name}: the key of {partner!r} is not base64url") from None
+        if len(key) < PARTNER_KEY_MIN_BYTES:
+            raise ConfigError(
+                f"{name}: the key of {partner!r} decodes to {len(key)} bytes, "
+                f"at least {PARTNER_KEY_MIN_BYTES} are needed"
+            )
+        keys[partner] = key
+    return tuple(keys.items())
+
+
 class Env:
     """Typed access to ``VOTESVC_*`` variables with one error style."""
 
@@ -176,6 +216,23 @@ class Env:
     def text(self, name: str) -> str | None:
         value = self.environ.get(ENV_PREFIX + name, "").strip()
         return value or None
+
+    def secret(self, name: str) -> str | None:
+        """``VOTESVC_NAME``, or the first line of the file ``VOTESVC_NAME_FILE`` names."""
+        value = self.text(name)
+        path = self.text(name + "_FILE")
+        if value is not None and path is not None:
+            raise ConfigError(f"set {ENV_PREFIX}{name} or {ENV_PREFIX}{name}_FILE, not both")
+        if path is None:
+            return value
+        try:
+            lines = Path(path).read_text("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{ENV_PREFIX}{name}_FILE={path}: cannot read it ({exc})") from None
+        first = lines[0].strip() if lines else ""
+        if not first:
+            raise ConfigError(f"{ENV_PREFIX}{name}_FILE={path} is empty")
+        return first
 
     def number(self, name: str) -> float | None:
         raw = self.text(name)
