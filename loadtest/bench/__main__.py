@@ -13,10 +13,12 @@ import redis
 
 import loadtest.bench
 from loadtest.bench.campaign import SECRET, campaign_toml
+from loadtest.bench.otp import CodeMemory, code_memory
 from loadtest.bench.processes import VENV_BIN, Pinning, need_tools, stop
 from loadtest.bench.redis_side import RedisFigures, redis_benchmark, redis_memory
 from loadtest.bench.report import report, write_section
 from loadtest.bench.server import ServerFigures, measure_server
+from loadtest.bench.verified import VerifiedBench
 from loadtest.bench.wrk import Phones
 from votesvc.redis_server import EmbeddedRedis
 
@@ -25,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def measure(
     opts: argparse.Namespace, pinning: Pinning, work: Path
-) -> tuple[list[ServerFigures], RedisFigures, str]:
-    """Every figure: the servers, Redis alone, Redis memory; and what the flusher was."""
+) -> tuple[list[ServerFigures], RedisFigures, CodeMemory | None, str]:
+    """Every figure: the servers, Redis alone, Redis memory (a pending code too, unless
+    --no-verified); and what the flusher was."""
     campaign = work / "campaign.toml"
     campaign.write_text(campaign_toml())
     server = EmbeddedRedis(work / "data", appendfsync=opts.appendfsync)
@@ -49,10 +52,13 @@ def measure(
     helpers = {"Redis": server.pid() or 0, "flusher": flusher_process.pid}
     client = redis.Redis(unix_socket_path=str(server.socket))
     phones = Phones()
+    verified = VerifiedBench(opts, env, pinning, phones, client, work) if opts.verified else None
     print(f"bench: pinning: {pinning.text}; flusher: {flusher}", flush=True)
     try:
+        if verified is not None:
+            verified.start()
         servers = [
-            measure_server(int(n), opts, env, pinning, phones, client, helpers)
+            measure_server(int(n), opts, env, pinning, phones, client, helpers, verified)
             for n in opts.workers.split(",")
         ]
         if flusher_process.poll() is not None:
@@ -62,6 +68,8 @@ def measure(
         store.script_rate = redis_benchmark(server, pinning, opts.redis_requests, 1)
         store.batch_rate = redis_benchmark(server, pinning, opts.redis_requests, store.batch)
     finally:
+        if verified is not None:
+            verified.close()
         client.close()
         stop(flusher_process)
         server.stop()
@@ -77,7 +85,11 @@ def measure(
     keyed = redis_memory(work / "memory-keyed", opts.voters, keyed=True)
     store.bytes_per_phone_day_keyed = keyed.bytes_per_phone_day
     store.calls_per_batch_keyed = keyed.calls_per_batch
-    return servers, store, flusher
+    codes = None
+    if opts.verified:
+        print(f"  Redis memory: {opts.codes:,} pending codes sent through OneTimeCodes", flush=True)
+        codes = code_memory(work / "memory-codes", opts.codes)
+    return servers, store, codes, flusher
 
 
 def _levels(text: str) -> list[int]:
@@ -107,7 +119,24 @@ def main() -> int:
     parser.add_argument("--paced-connections", type=int, default=64)
     parser.add_argument("--voters", type=int, default=1_000_000)
     parser.add_argument("--redis-requests", type=int, default=400_000)
-    parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument(
+        "--no-verified",
+        dest="verified",
+        action="store_false",
+        help="skip the verified-voter figures (token votes, SMS code pairs, pending codes)",
+    )
+    parser.add_argument(
+        "--otp-clients", type=int, default=32, help="concurrent clients of the SMS code pairs"
+    )
+    parser.add_argument(
+        "--codes", type=int, default=100_000, help="pending codes the Redis memory figure sends"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=18080,
+        help="the server's port (the verified server's: port + 1, its SMS gateway's: port + 2)",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
@@ -123,11 +152,11 @@ def main() -> int:
     pinning = Pinning.plan()
     work = Path(tempfile.mkdtemp(prefix="votesvc-bench-"))
     try:
-        servers, store, flusher = measure(opts, pinning, work)
+        servers, store, codes, flusher = measure(opts, pinning, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    text = report(opts, servers, store, pinning, flusher, load)
+    text = report(opts, servers, store, codes, pinning, flusher, load)
     print()
     print(text)
     if not opts.no_write:

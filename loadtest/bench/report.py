@@ -14,6 +14,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from loadtest.bench.campaign import VOTES_PER_PHONE
+from loadtest.bench.otp import CodeMemory
 from loadtest.bench.processes import Pinning
 from loadtest.bench.redis_side import RedisFigures
 from loadtest.bench.server import ServerFigures
@@ -58,6 +60,7 @@ def report(
     opts: argparse.Namespace,
     servers: list[ServerFigures],
     store: RedisFigures,
+    codes: CodeMemory | None,
     pinning: Pinning,
     flusher: str,
     load: str,
@@ -80,6 +83,27 @@ def report(
         "- Server: `votesvc serve --workers N`, embedded Redis "
         f"(AOF, appendfsync {opts.appendfsync}, unix socket), "
         f"its own campaign file (IP limit 10^9/min), logging at WARNING; flusher: {flusher}.",
+        *(
+            [
+                "- Verified voters: a second `votesvc serve` (port + 1, the same workers, "
+                "pinning and Redis, its own `votesvc flush`) runs the bench campaign's twin "
+                'under another id with `[verification] methods = ["sms"]`, no proof of work, '
+                "every verification limit at 10^9 and the phone burst limit at the daily limit; "
+                "its votes carry `Authorization: Bearer` tokens issued beforehand with "
+                "`VoterTokens` under the bench secret, each token casting its "
+                f"{VOTES_PER_PHONE} votes back to back "
+                "(`wrk/vote_token.lua`), so a worker checks a token once, then finds it in its "
+                f"cache. {opts.repeats} verified runs alternate with {opts.repeats} unverified "
+                "ones (a new phone per vote) against the first server, at its vote peak's "
+                "connection count; the ratio is of the two medians. SMS code pairs (1 worker): "
+                f"{opts.otp_clients} concurrent clients (keep-alive HTTP/1.1 on asyncio streams) "
+                f"for {opts.seconds:g} s, each pair a new phone, the server's webhook sender "
+                "posting each code to a gateway in the clients' event loop (loopback, signature "
+                "checked), on the CPU wrk uses.",
+            ]
+            if any(s.verified for s in servers)
+            else []
+        ),
         f"- Machine load at the start (1-minute load average): {load}.",
         "",
         "| figure | 1 worker | 2 workers | target (1 worker) | met |",
@@ -175,6 +199,8 @@ def report(
             "",
         ),
     ]
+    if one.verified is not None:
+        rows += verified_rows(servers)
     for name, values, target, met in rows:
         values = values + ["-"] * (2 - len(values))
         lines.append(f"| {name} | {' | '.join(values)} | {target} | {met} |")
@@ -201,6 +227,19 @@ def report(
         f"{verdict(store.calls_per_batch == store.calls_per_batch_keyed == 1)} |",
         f"| bytes per stream entry (trimmed after the flush) "
         f"| {store.bytes_per_stream_entry:.1f} | apart | |",
+        *(
+            [
+                f"| bytes per pending SMS code ({codes.codes:,} codes sent through "
+                "`OneTimeCodes.send()`, each to a new phone, all from one shared IP: the code "
+                "hash, the resend cooldown, the phone's sends that day, and its share of the "
+                f"IP's, prefix's and budget's counters; `used_memory` delta) "
+                f"| {codes.bytes_per_code:.1f} | shown | |",
+                "| same, the code hash alone: `MEMORY USAGE` / `used_memory` freed by deleting "
+                f"them | {codes.code_hash_usage:.1f} / {codes.code_hash_delta:.1f} | | |",
+            ]
+            if codes is not None
+            else []
+        ),
         "",
         "Redis commands over 2 ms during the paced run (SLOWLOG): "
         + "; ".join(f"{s.workers} worker(s): {s.slow_commands or 'none'}" for s in servers)
@@ -221,11 +260,93 @@ def report(
         + "; ".join(
             f"{s.workers} worker(s): "
             + ", ".join(f"{name} {runs}" for name, runs in s.runs.items())
+            + (
+                f", verified votes {s.verified.runs} alternated with votes "
+                f"{s.verified.baseline_runs}"
+                if s.verified
+                else ""
+            )
             for s in servers
         )
         + ".",
     ]
     return "\n".join(lines)
+
+
+Row = tuple[str, list[str], str, str]
+
+
+def verified_rows(servers: list[ServerFigures]) -> list[Row]:
+    """The verified-voter rows of the main table (the servers measured them)."""
+    verified = [s.verified for s in servers if s.verified is not None]
+    one = verified[0]
+    pairs = one.pairs
+    rows: list[Row] = [
+        (
+            "verified `POST /v1/votes` req/s (Bearer token, a token's votes back to back; all 201)",
+            [f"{v.votes:,.0f}" for v in verified],
+            "",
+            "",
+        ),
+        (
+            "unverified `POST /v1/votes` req/s in the same alternation (a new phone per vote)",
+            [f"{v.baseline:,.0f}" for v in verified],
+            "",
+            "",
+        ),
+        (
+            "verified / unverified votes",
+            [f"{v.ratio:.2f}" for v in verified],
+            ">= 0.9",
+            verdict(one.ratio >= 0.9),
+        ),
+        (
+            "server CPU-ms per vote, verified / unverified",
+            [
+                f"{v.cpu_per_vote * 1000:.3f} / {v.baseline_cpu_per_vote * 1000:.3f}"
+                for v in verified
+            ],
+            "",
+            "",
+        ),
+        (
+            "verified votes written / 201s seen",
+            [f"{v.written:,} / {v.accepted:,}" for v in verified],
+            "equal, bar replies cut off at the end",
+            "",
+        ),
+    ]
+    if pairs is not None:
+        rows += [
+            (
+                "`POST /v1/otp` + `POST /v1/otp/verify` pairs/s (webhook to a loopback gateway, "
+                f"{pairs.clients} concurrent clients)",
+                [f"{pairs.rate:,.0f}", "-"],
+                "shown",
+                "",
+            ),
+            (
+                "during the pairs: server CPU busy / clients and gateway CPU busy",
+                [f"{pairs.server_busy:.0%} / {pairs.client_busy:.0%}"],
+                "",
+                "",
+            ),
+            (
+                "server CPU-ms per pair",
+                [f"{pairs.server_cpu / max(pairs.pairs, 1) * 1000:.3f}"],
+                "",
+                "",
+            ),
+        ]
+    rows.append(
+        (
+            "errors in the verified runs and pairs (non-2xx, socket)",
+            [str(v.errors) for v in verified],
+            "0",
+            verdict(all(v.errors == 0 for v in verified)),
+        )
+    )
+    return rows
 
 
 def write_section(path: Path, body: str) -> None:

@@ -19,6 +19,7 @@ import redis
 from loadtest.bench.campaign import CAMPAIGN_ID
 from loadtest.bench.processes import VENV_BIN, Pinning, cpu_seconds, descendants, stop, wait_http
 from loadtest.bench.redis_side import SHARDS, tally_total
+from loadtest.bench.verified import VerifiedBench, VerifiedFigures
 from loadtest.bench.wrk import Phones, Run, median_run, wrk
 from votesvc.keys import Keys
 
@@ -47,6 +48,7 @@ class ServerFigures:
     runs: dict[str, list[float]] = field(default_factory=dict)
     probes: dict[str, dict[int, float]] = field(default_factory=dict)  # connections -> req/s
     connections: dict[str, int] = field(default_factory=dict)  # each endpoint's peak
+    verified: VerifiedFigures | None = None  # votes with tokens, alternated with these
 
 
 def slow_commands(client: redis.Redis) -> str:
@@ -84,6 +86,7 @@ def measure_server(
     phones: Phones,
     client: redis.Redis,
     helpers: dict[str, int],
+    verified: VerifiedBench | None = None,
 ) -> ServerFigures:
     cpus = pinning.server if workers == 1 else pinning.server_multi
     command = ["taskset", "-c", cpus, str(VENV_BIN / "votesvc"), "serve"]
@@ -206,6 +209,10 @@ def measure_server(
             f"p50 {paced.p50_ms:.2f} ms, p99 {paced.p99_ms:.2f} ms",
             flush=True,
         )
+        if verified is not None:  # while this server runs: the unverified runs alternate
+            figures.verified = verified.measure(
+                workers, base, server.pid, vote_connections, votes.rate
+            )
     finally:
         stop(server)
     return figures
