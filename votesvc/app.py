@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError
@@ -26,16 +27,19 @@ from votesvc.clientip import ClientIP
 from votesvc.connection import connect
 from votesvc.cors import PartnerCORS
 from votesvc.days import Clock, system_clock
-from votesvc.errors import ConfigError, NotReady, http_error
+from votesvc.errors import ConfigError, NotReady, RedisUnavailable, http_error
 from votesvc.gctune import tune_for_serving
 from votesvc.hotpath import RawRoute, VoteApp
 from votesvc.keys import Keys
-from votesvc.ledger.backoff import Backoff
+from votesvc.ledger.backoff import Backoff, wait_or_stop
+from votesvc.ledger.gauges import LedgerWatch
 from votesvc.ledger.runner import FlusherTask
 from votesvc.ledger.setup import settle_campaign
 from votesvc.ledger.store import StoreUnavailable, build_store
 from votesvc.logs import ThrottledLog
 from votesvc.meta import campaign_from_mirror, data_intact
+from votesvc.metrics import Metrics, VoteStats
+from votesvc.openapi import openapi_route
 from votesvc.pages import page_routes
 from votesvc.redismemory import MemoryGuard
 from votesvc.responses import error_response
@@ -51,6 +55,9 @@ from votesvc.votes import VoteCaster
 __all__ = ["app_from_env", "create_app"]
 
 log = logging.getLogger(__name__)
+
+_PUSH_EVERY = 1.0  # seconds between pushes of the vote counts into the metrics
+_SAMPLE_EVERY = 5.0  # seconds between samples of readiness, Redis memory, the ledger backlog
 
 
 def create_app(
@@ -69,7 +76,9 @@ def create_app(
         campaign = load_campaign(settings.campaign_path)
     client = connect(settings)
     keys = Keys(campaign.id, settings.shards)
-    caster = VoteCaster(client, campaign, keys, clock, settings)
+    metrics = Metrics() if settings.metrics_port is not None else None
+    stats = VoteStats() if metrics is not None else None
+    caster = VoteCaster(client, campaign, keys, clock, settings, metrics=metrics, stats=stats)
     board = TallyBoard(client, campaign, keys, clock, settings.tally_refresh)
     streams = TallyStream(board, max_streams=settings.sse_max, heartbeat=settings.sse_heartbeat)
 
@@ -120,6 +129,37 @@ def create_app(
         api.settle(settled)
         return True
 
+    async def watch(
+        metrics: Metrics, stats: VoteStats, ledger_watch: LedgerWatch, stop: asyncio.Event
+    ) -> None:
+        """Push the vote counts every second; sample the gauges every few seconds."""
+        next_sample = 0.0
+        while True:
+            stats.push(metrics)
+            snapshot = board.snapshot
+            metrics.tally_age.set(0 if snapshot is None else max(0.0, clock() - snapshot.as_of))
+            metrics.sse_streams.set(streams.open_streams)
+            if stop.is_set():
+                return
+            if time.monotonic() >= next_sample:
+                next_sample = time.monotonic() + _SAMPLE_EVERY
+                await sample(metrics, ledger_watch)
+            await wait_or_stop(stop, _PUSH_EVERY)
+
+    async def sample(metrics: Metrics, ledger_watch: LedgerWatch) -> None:
+        try:
+            await asyncio.wait_for(ready(), timeout=1.0)
+            metrics.ready.set(1)
+        except (NotReady, TimeoutError):
+            metrics.ready.set(0)
+        try:
+            memory = await asyncio.wait_for(memory_guard.report(), timeout=1.0)
+            metrics.redis_used_memory.set(memory.used_memory)
+            metrics.redis_maxmemory.set(memory.maxmemory)
+            await asyncio.wait_for(ledger_watch.sample(int(clock() * 1000)), timeout=2.0)
+        except (RedisUnavailable, ConfigError, RedisError, OSError, TimeoutError) as exc:
+            setup_log.warn("metrics: cannot sample Redis (%s)", exc)
+
     async def keep_setting_up(stop: asyncio.Event) -> None:
         backoff = Backoff(1.0)
         while not stop.is_set() and not await set_up_campaign():
@@ -127,6 +167,7 @@ def create_app(
 
     verifiers = build_verification(campaign, settings, client, keys, clock)
     client_ip = ClientIP(campaign.rules.trusted_proxies, settings.secret)
+    memory_guard = MemoryGuard(client, allow_eviction=settings.allow_eviction)
     api = VoteApi(
         campaign,
         caster,
@@ -135,8 +176,9 @@ def create_app(
         settings.secret,
         clock,
         ready,
-        memory=MemoryGuard(client, allow_eviction=settings.allow_eviction).report,
+        memory=memory_guard.report,
         tokens=verifiers.tokens,
+        stats=stats,
     )
 
     setup_log = ThrottledLog(log, every=10.0)
@@ -163,6 +205,13 @@ def create_app(
             settings.tally_refresh,
         )
         fanout = asyncio.create_task(streams.run(), name="tally-stream")
+        watcher = None
+        if metrics is not None and stats is not None:
+            flusher = ledger.flusher if ledger is not None else None
+            ledger_watch = LedgerWatch(metrics, client, keys, flusher)
+            watcher = asyncio.create_task(
+                watch(metrics, stats, ledger_watch, stopping), name="metrics"
+            )
         if tune_gc:
             tune_for_serving()
         try:
@@ -177,6 +226,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await fanout
             await caster.drain()
+            if watcher is not None:
+                await watcher  # pushes the last counts
             if ledger is not None:
                 await ledger.stop()  # after the drain: the last votes' batch is in hand
             board.stop()
@@ -192,6 +243,7 @@ def create_app(
         Route("/v1/tally/stream", streams, methods=["GET"]),
         RawRoute("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
+        openapi_route(campaign.verification),
         *page_routes(),
     ]
     if verifiers.codes is not None and verifiers.tokens is not None:  # the SMS flow
@@ -202,6 +254,7 @@ def create_app(
             verifiers.tokens,
             client_ip,
             settings.secret,
+            metrics=metrics,
         )
         routes += [
             Route("/v1/pow", flow.pow, methods=["GET"]),
@@ -230,6 +283,7 @@ def create_app(
         exception_handlers={HTTPException: _http_exception, Exception: _internal_error},
     )
     app.state.api = api
+    app.state.metrics = metrics
     app.state.keys = keys
     app.state.redis = client
     app.state.streams = streams

@@ -15,6 +15,8 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
+from prometheus_client import CollectorRegistry
+
 from votesvc import __version__
 from votesvc.campaign import load_campaign
 from votesvc.errors import ConfigError
@@ -22,6 +24,12 @@ from votesvc.ledger.cli import add_ledger_commands
 from votesvc.ledger.clitools import check_ledger
 from votesvc.ledger.setup import check_stored_meta, set_up_before_serving
 from votesvc.logs import configure_logging, logging_config
+from votesvc.metrics import (
+    WorkerCollector,
+    enable_multiprocess,
+    remove_multiprocess_dir,
+    serve_metrics,
+)
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.redismemory import check_at_start
 from votesvc.settings import Settings, database_from_env
@@ -68,6 +76,22 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         f"  Redis      {'embedded, ' + embedded.url if embedded else 'VOTESVC_REDIS_URL'}",
         flush=True,
     )
+    metrics_dir = None
+    if settings.metrics_port is not None:  # before any worker or metric exists
+        metrics_dir = enable_multiprocess(settings.data_dir)
+        registry = CollectorRegistry()
+        WorkerCollector(registry, metrics_dir)
+        try:
+            serve_metrics(registry, settings.metrics_host, settings.metrics_port)
+        except OSError as exc:
+            supervisor_stop.set()
+            if embedded is not None:
+                embedded.stop()
+            remove_multiprocess_dir(metrics_dir)
+            raise ConfigError(
+                f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: "
+                f"{exc.strerror}"
+            ) from exc
     # uvicorn re-raises SIGTERM/SIGINT once it has shut down; turn that into an
     # exception so the embedded Redis below is still stopped cleanly.
     signal.signal(signal.SIGTERM, _stop)
@@ -81,7 +105,12 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
             proxy_headers=False,  # X-Forwarded-For is judged by the campaign's trusted_proxies
             server_header=False,
             access_log=args.access_log,
-            log_config=logging_config(settings.log_level),
+            log_config=logging_config(
+                settings.log_level,
+                settings.log_format,
+                campaign=campaign.id,
+                secret=settings.secret,
+            ),
             timeout_graceful_shutdown=10,
             lifespan="on",
         )
@@ -91,6 +120,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         supervisor_stop.set()
         if embedded is not None:
             embedded.stop()
+        if metrics_dir is not None:
+            remove_multiprocess_dir(metrics_dir)
     return 0
 
 
@@ -144,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if refused is not None:
                 return refused
         settings = Settings.from_env()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         command: Command = args.func
         return command(args, settings)
     except ConfigError as exc:

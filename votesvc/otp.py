@@ -25,6 +25,7 @@ import hmac
 import logging
 import math
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,10 +133,15 @@ class OneTimeCodes:
         if status != 0:
             raise self._send_refusal(int(status), int(value), now, day.end)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        started = time.perf_counter()
         try:
             await self._sender.send(self._campaign.id, phone, code, rules.code_ttl_seconds)
         except SmsFailed as exc:
-            log.warning("SMS not sent (%s): the send is not counted", exc)
+            log.warning(
+                "SMS not sent (%s): the send is not counted",
+                exc,
+                extra={"outcome": "sms_unavailable", "duration": time.perf_counter() - started},
+            )
             await self._call("otp_refund", counted, [])
             raise http_error("sms_unavailable") from exc
         await self._call(

@@ -64,6 +64,9 @@ class Settings:
     sse_max: int = 10_000  # open /v1/tally/stream connections per process; 503 past it
     sse_heartbeat: float = 15.0  # seconds between comment lines on an idle stream
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object per line (votesvc.logs)
+    metrics_port: int | None = None  # None: no metrics listener (votesvc.metrics)
+    metrics_host: str = "127.0.0.1"
     cors_origins: tuple[str, ...] = ()  # origins whose pages may call the API
     sms_sender: str | None = None  # "log" or "webhook:<URL>" (votesvc.sms); None: no SMS
     sms_webhook_secret: bytes = field(default=b"", repr=False)
@@ -115,6 +118,9 @@ class Settings:
             "sse_max": env.integer("SSE_MAX"),
             "sse_heartbeat": env.number("SSE_HEARTBEAT"),
             "log_level": env.choice("LOG_LEVEL", _LOG_LEVELS, upper=True),
+            "log_format": env.choice("LOG_FORMAT", ("text", "json")),
+            "metrics_port": env.port("METRICS_PORT"),
+            "metrics_host": env.text("METRICS_HOST"),
             "cors_origins": None
             if origins is None
             else tuple(origin.strip() for origin in origins.split(",") if origin.strip()),
@@ -252,6 +258,14 @@ class Env:
             return None
         if not raw.isdigit() or int(raw) < 1:
             raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must be a whole number >= 1")
+        return int(raw)
+
+    def port(self, name: str) -> int | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+            raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must be a port number, 1 to 65535")
         return int(raw)
 
     def choice(self, name: str, choices: tuple[str, ...], *, upper: bool = False) -> str | None:

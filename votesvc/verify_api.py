@@ -25,6 +25,7 @@ from votesvc.api import MAX_BODY, is_json
 from votesvc.campaign import Campaign
 from votesvc.clientip import ClientIP, keep_last_hops
 from votesvc.errors import RedisUnavailable, VoteError, http_error
+from votesvc.metrics import Metrics
 from votesvc.otp import CODE_DIGITS, OneTimeCodes
 from votesvc.phones import PhoneHasher, normalize_phone
 from votesvc.pow import PowInvalid, ProofOfWork
@@ -52,7 +53,9 @@ class VerificationApi:
         tokens: VoterTokens,
         client_ip: ClientIP,
         secret: bytes,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.campaign = campaign
         self.codes = codes
         self.pow_gate = pow_gate  # None: no proof of work (pow_max_number = 0)
@@ -79,9 +82,11 @@ class VerificationApi:
             ip_hash, prefix_hash = self._client(request)
             sent = await codes.send(phone, self.hash_phone(phone), ip_hash, prefix_hash, pow_used)
         except VoteError as error:
-            return error_response(error)
+            return self._refused(error, sends=True)
         except RedisUnavailable:
-            return error_response(http_error("unavailable", retry_after=_RETRY))
+            return self._refused(http_error("unavailable", retry_after=_RETRY), sends=True)
+        if self.metrics is not None:
+            self.metrics.otp_sends.labels("sent").inc()
         body = {"expires_in": sent.expires_in, "resend_after": sent.resend_after}
         return json_response(body, 202)
 
@@ -97,14 +102,23 @@ class VerificationApi:
             ip_hash, _ = self._client(request)
             await codes.verify(phone_hash, code, ip_hash)
         except VoteError as error:
-            return error_response(error)
+            return self._refused(error, sends=False)
         except RedisUnavailable:
-            return error_response(http_error("unavailable", retry_after=_RETRY))
+            return self._refused(http_error("unavailable", retry_after=_RETRY), sends=False)
+        if self.metrics is not None:
+            self.metrics.otp_verifies.labels("verified").inc()
         token, expires = self.tokens.issue(phone_hash)
         expires_at = datetime.fromtimestamp(expires, self.campaign.timezone).isoformat()
         return json_response(
             {"token": token, "expires_at": expires_at}, headers={"Cache-Control": "no-store"}
         )
+
+    def _refused(self, error: VoteError, *, sends: bool) -> Response:
+        """The error reply, counted by its code."""
+        if self.metrics is not None:
+            counter = self.metrics.otp_sends if sends else self.metrics.otp_verifies
+            counter.labels(error.code).inc()
+        return error_response(error)
 
     def _check_pow(self, payload: Any) -> tuple[str, int] | None:
         """The proof of work's (replay id, expiry), None when none is asked for."""

@@ -39,6 +39,7 @@ from votesvc.entry import UNVERIFIED
 from votesvc.errors import RedisUnavailable
 from votesvc.keys import PHONE_KEY_CHARS, Keys
 from votesvc.logs import ThrottledLog
+from votesvc.metrics import Metrics, VoteStats
 from votesvc.scripts import Script, load_script
 from votesvc.settings import Settings
 
@@ -103,7 +104,11 @@ class VoteCaster:
         keys: Keys,
         clock: Clock,
         settings: Settings,
+        metrics: Metrics | None = None,
+        stats: VoteStats | None = None,
     ) -> None:
+        self._metrics = metrics  # None: no metrics
+        self._stats = stats
         self._client = client
         self._keys = keys
         self._clock = clock
@@ -339,6 +344,8 @@ class VoteCaster:
                 f"{ip_numbers.get(ip_hash, 0)} {ballot.method} {ballot.key}"
             )
         call_keys = shard_keys + ip_keys
+        if self._stats is not None:
+            self._stats.batch(len(group))
         try:
             node = self._node_of(call_keys)
             args = self._vote_args(now_ms, day, await self._deadline(node))
@@ -395,13 +402,18 @@ class VoteCaster:
         return int((time.time() + self._script_budget) * 1000 + offset)
 
     async def _call(self, script: Script, keys: list[str], args: list[str | int], node: str) -> Any:
+        metrics = self._metrics
         sent = time.time()
         try:
             reply = await script(self._client, keys, args)
         except (RedisError, OSError) as exc:
+            if metrics is not None:
+                metrics.script_errors.labels(script.name).inc()
             self._down_log.warn("Redis call %s failed: %s", script.name, exc)
             raise RedisUnavailable(f"{script.name}: {exc}") from exc
         received = time.time()
+        if metrics is not None:
+            metrics.script_seconds.labels(script.name).observe(received - sent)
         if received - sent < _CLOCK_SAMPLE_RTT:  # a quick reply: a fair reading of its clock
             self._offsets[node] = int(reply[-1]) - (sent + received) * 500
         return reply

@@ -106,6 +106,7 @@ class Flusher:
         self._store_log = ThrottledLog(log, every=10.0)
         self._snapshot_log = ThrottledLog(log, every=10.0)  # never hides a write failure
         self.written = 0  # votes this flusher inserted (new rows)
+        self.write_errors = 0  # ledger writes that failed (the batch stays in Redis)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush until ``stop`` is set; the batch in hand is finished first."""
@@ -283,6 +284,7 @@ class Flusher:
                 await self.store.open()
                 return True
             except StoreUnavailable as exc:
+                self.write_errors += 1
                 self._store_log.warn("ledger database unavailable at start (%s); retrying", exc)
                 await backoff.wait(stop)
         return False
@@ -400,6 +402,7 @@ class Flusher:
             try:
                 self.written += await self.store.insert_votes(rows)
             except StoreUnavailable as exc:
+                self.write_errors += 1
                 self._store_log.warn(
                     "ledger write failed (%s); holding %d votes in Redis and retrying",
                     exc,
@@ -411,7 +414,11 @@ class Flusher:
                 await backoff.wait(stop)
                 continue
             if failed:
-                log.info("ledger writable again: %d held votes written", len(rows))
+                log.info(
+                    "ledger writable again: %d held votes written",
+                    len(rows),
+                    extra={"outcome": "recovered"},
+                )
             return True
 
     async def _acknowledge(self, entries: Entries) -> None:

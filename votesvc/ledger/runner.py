@@ -15,13 +15,18 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from votesvc.campaign import Campaign
 from votesvc.connection import RedisClient, connect
 from votesvc.days import Clock, system_clock
 from votesvc.keys import Keys
+from votesvc.ledger.backoff import wait_or_stop
 from votesvc.ledger.flusher import Flusher
+from votesvc.ledger.gauges import LedgerWatch
 from votesvc.ledger.setup import settle_until
 from votesvc.ledger.store import build_store
+from votesvc.metrics import Metrics, serve_metrics
 from votesvc.settings import Settings
 
 __all__ = ["FlusherTask", "build_flusher", "flusher_client", "run_flusher"]
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 
 FLUSHER_REDIS_TIMEOUT = 10.0
 STOP_TIMEOUT = 15.0  # seconds a stop waits for the batch in hand
+WATCH_EVERY = 2.0  # seconds between metrics samples of `votesvc flush`
 
 
 def flusher_client(settings: Settings) -> RedisClient:
@@ -89,11 +95,19 @@ async def run_flusher(settings: Settings, keys: Keys, campaign: Campaign) -> Non
         settle_until(setup_store, client, keys, campaign, settings, stop), name="campaign-setup"
     )
     setup.add_done_callback(_stop_on_failure(stop))
+    watcher = None
+    if settings.metrics_port is not None:
+        metrics = Metrics()
+        serve_metrics(metrics.registry, settings.metrics_host, settings.metrics_port)
+        watch = LedgerWatch(metrics, client, keys, flusher)
+        watcher = asyncio.create_task(_watch(watch, stop), name="metrics")
     try:
         await flusher.run(stop)
         await flusher.retire()
     finally:
         stop.set()
+        if watcher is not None:
+            await watcher
         try:
             await setup  # a ConfigError (this start disagrees with the campaign) ends here
         finally:
@@ -104,6 +118,18 @@ async def run_flusher(settings: Settings, keys: Keys, campaign: Campaign) -> Non
         with contextlib.suppress(Exception):
             await client.aclose()
         log.info("ledger flusher %s stopped: %d votes written", flusher.consumer, flusher.written)
+
+
+async def _watch(watch: LedgerWatch, stop: asyncio.Event) -> None:
+    """``votesvc flush``'s metrics: the flusher's counts and the ledger's gauges."""
+    while True:
+        try:
+            await asyncio.wait_for(watch.sample(int(system_clock() * 1000)), timeout=2.0)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.debug("metrics: cannot sample Redis (%s)", exc)
+        if stop.is_set():
+            return
+        await wait_or_stop(stop, WATCH_EVERY)
 
 
 def _stop_on_failure(stop: asyncio.Event) -> Callable[[asyncio.Task[Any]], None]:
