@@ -15,7 +15,10 @@ against that one server, with wrk (Debian's ``wrk``; Lua scripts in
   votes) against unverified ones, in alternated runs, on a second server that
   runs the campaign's verified twin; with one worker, ``POST /v1/otp`` +
   ``POST /v1/otp/verify`` pairs per second, the codes going out through the
-  webhook sender to a small gateway on loopback (``--no-verified`` skips these).
+  webhook sender to a small gateway on loopback (``--no-verified`` skips these);
+- with one worker, what Prometheus metrics cost a vote: three pairs of vote
+  runs, each run a fresh server, metrics off then on; the median of the
+  pairs' differences in server CPU per vote (``--no-metrics-cost`` skips it).
 
 Then Redis alone runs the project's own ``cast_vote.lua`` under
 ``redis-benchmark`` (Debian's ``redis-tools``), and a fresh Redis takes a day's
@@ -37,6 +40,6 @@ only).
 Modules: ``processes`` (pinning, CPU time, stopping), ``wrk`` (one wrk run),
 ``server`` (the HTTP figures of one ``votesvc serve``), ``verified`` (the
 verified server's votes), ``otp`` (the SMS code pairs and a pending code's
-weight), ``redis_side`` (Redis alone: redis-benchmark and memory), ``report``
-(the markdown section).
+weight), ``metrics_cost`` (metrics off against on), ``redis_side`` (Redis
+alone: redis-benchmark and memory), ``report`` (the markdown section).
 """

@@ -13,6 +13,7 @@ import redis
 
 import loadtest.bench
 from loadtest.bench.campaign import SECRET, campaign_toml
+from loadtest.bench.metrics_cost import MetricsCost, measure_metrics_cost, server_env
 from loadtest.bench.otp import CodeMemory, code_memory
 from loadtest.bench.processes import VENV_BIN, Pinning, need_tools, stop
 from loadtest.bench.redis_side import RedisFigures, redis_benchmark, redis_memory
@@ -27,9 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def measure(
     opts: argparse.Namespace, pinning: Pinning, work: Path
-) -> tuple[list[ServerFigures], RedisFigures, CodeMemory | None, str]:
-    """Every figure: the servers, Redis alone, Redis memory (a pending code too, unless
-    --no-verified); and what the flusher was."""
+) -> tuple[list[ServerFigures], MetricsCost | None, RedisFigures, CodeMemory | None, str]:
+    """Every figure: the servers, what metrics cost (unless --no-metrics-cost), Redis
+    alone, Redis memory (a pending code too, unless --no-verified); and what the flusher
+    was."""
     campaign = work / "campaign.toml"
     campaign.write_text(campaign_toml())
     server = EmbeddedRedis(work / "data", appendfsync=opts.appendfsync)
@@ -43,6 +45,7 @@ def measure(
         "VOTESVC_LOG_LEVEL": "WARNING",
         "VOTESVC_FLUSH_IN_SERVE": "false",  # the flusher runs as its own process
     }
+    env = server_env(env, None)  # metrics off (the default) but in the metrics cost's on-runs
     flusher_process = subprocess.Popen(
         ["taskset", "-c", pinning.load, str(VENV_BIN / "votesvc"), "flush"],
         env=env,
@@ -61,6 +64,16 @@ def measure(
             measure_server(int(n), opts, env, pinning, phones, client, helpers, verified)
             for n in opts.workers.split(",")
         ]
+        cost = None
+        if opts.metrics_cost:
+            one = next((s for s in servers if s.workers == 1), None)
+            if one is None:
+                print("  metrics cost: skipped (it runs 1 worker; --workers has no 1)", flush=True)
+            else:  # at the vote peak that server found
+                # paced at half that server's vote peak, as the latency figures are
+                cost = measure_metrics_cost(
+                    opts, env, pinning, phones, opts.paced_connections, one.votes / 2
+                )
         if flusher_process.poll() is not None:
             flusher = f"`votesvc flush` (it exited early, status {flusher_process.returncode})"
         print("  Redis alone: redis-benchmark with cast_vote.lua", flush=True)
@@ -89,7 +102,7 @@ def measure(
     if opts.verified:
         print(f"  Redis memory: {opts.codes:,} pending codes sent through OneTimeCodes", flush=True)
         codes = code_memory(work / "memory-codes", opts.codes)
-    return servers, store, codes, flusher
+    return servers, cost, store, codes, flusher
 
 
 def _levels(text: str) -> list[int]:
@@ -137,6 +150,12 @@ def main() -> int:
         default=18080,
         help="the server's port (the verified server's: port + 1, its SMS gateway's: port + 2)",
     )
+    parser.add_argument(
+        "--no-metrics-cost",
+        dest="metrics_cost",
+        action="store_false",
+        help="skip what Prometheus metrics cost a vote (3 pairs of 1-worker runs, off and on)",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
@@ -152,11 +171,11 @@ def main() -> int:
     pinning = Pinning.plan()
     work = Path(tempfile.mkdtemp(prefix="votesvc-bench-"))
     try:
-        servers, store, codes, flusher = measure(opts, pinning, work)
+        servers, cost, store, codes, flusher = measure(opts, pinning, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    text = report(opts, servers, store, codes, pinning, flusher, load)
+    text = report(opts, servers, cost, store, codes, pinning, flusher, load)
     print()
     print(text)
     if not opts.no_write:

@@ -29,7 +29,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from loadtest.bench.campaign import SECRET, bench_campaign
-from loadtest.bench.processes import cpu_seconds, descendants
+from loadtest.bench.processes import LOOPBACK, cpu_seconds, descendants
 from loadtest.bench.redis_side import SHARDS, connected_clients, used_memory, wait_for_clients
 from votesvc.campaign import Campaign
 from votesvc.clientip import ClientIP
@@ -43,7 +43,6 @@ from votesvc.settings import Settings
 from votesvc.sms import verify_signature
 
 GATEWAY_SECRET = "bench-sms-webhook-secret"  # the server reads it from its environment
-LOOPBACK = "127.0.0.1"
 SENDERS = 64  # the memory fill's concurrent sends (the client's pool holds 100 connections)
 NAMES_AT_ONCE = 200  # keys per weighing call: a long call leaves Redis a query buffer to weigh
 _OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 VENV_BIN = Path(sys.executable).parent
+LOOPBACK = "127.0.0.1"  # every server the benchmark starts binds it (their default too)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -93,6 +95,14 @@ def stop(process: subprocess.Popen[Any], sig: int = signal.SIGINT, timeout: floa
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def free_port() -> int:
+    """A TCP port on the loopback address that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 def wait_http(url: str, timeout: float = 30) -> None:

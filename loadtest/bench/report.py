@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtest.bench.campaign import VOTES_PER_PHONE
+from loadtest.bench.metrics_cost import PAIRS, PUSH_LAG_SECONDS, WARM_UP_SECONDS, MetricsCost
 from loadtest.bench.otp import CodeMemory
 from loadtest.bench.processes import Pinning
 from loadtest.bench.redis_side import RedisFigures
@@ -59,6 +60,7 @@ def verdict(ok: bool) -> str:
 def report(
     opts: argparse.Namespace,
     servers: list[ServerFigures],
+    cost: MetricsCost | None,
     store: RedisFigures,
     codes: CodeMemory | None,
     pinning: Pinning,
@@ -102,6 +104,25 @@ def report(
                 "checked), on the CPU wrk uses.",
             ]
             if any(s.verified for s in servers)
+            else []
+        ),
+        *(
+            [
+                f"- Metrics cost (1 worker): {PAIRS} pairs of runs, each run a fresh "
+                "`votesvc serve --workers 1` (the same pinning, port, Redis, campaign and "
+                "flusher), metrics off (no `VOTESVC_METRICS_PORT`) and on (a free loopback "
+                "port per run), the order alternating by pair: a "
+                f"{WARM_UP_SECONDS:g} s warm-up, then one {opts.seconds:g} s "
+                "paced vote run (`wrk/vote_paced.lua` at half the 1-worker vote peak, "
+                f"{cost.connections} connections: a fixed rate keeps the batch sizes alike); "
+                "server CPU from `/proc` over that run per "
+                "201. A pair's difference is on minus off; the figure is the median of the "
+                f"{PAIRS}. It is all that metrics on adds (the count per vote, the push into "
+                "the shared counters each second, the gauges sampled from Redis), not the "
+                f"count alone. {PUSH_LAG_SECONDS:g} s after each on-run's last vote, one "
+                'scrape of its `/metrics` reads `votesvc_votes_total{code="accepted"}`.',
+            ]
+            if cost is not None
             else []
         ),
         f"- Machine load at the start (1-minute load average): {load}.",
@@ -201,6 +222,8 @@ def report(
     ]
     if one.verified is not None:
         rows += verified_rows(servers)
+    if cost is not None:
+        rows += metrics_cost_rows(cost)
     for name, values, target, met in rows:
         values = values + ["-"] * (2 - len(values))
         lines.append(f"| {name} | {' | '.join(values)} | {target} | {met} |")
@@ -347,6 +370,64 @@ def verified_rows(servers: list[ServerFigures]) -> list[Row]:
         )
     )
     return rows
+
+
+def metrics_cost_rows(cost: MetricsCost) -> list[Row]:
+    """The metrics cost rows of the main table (one worker only)."""
+
+    def per_pair(attr: str, scale: float, fmt: str) -> str:
+        """``attr`` of each pair's off and on runs: ``off / on, off / on, ...``."""
+        return ", ".join(
+            f"{getattr(off, attr) * scale:{fmt}} / {getattr(on, attr) * scale:{fmt}}"
+            for off, on in cost.pairs
+        )
+
+    ons = [on for _, on in cost.pairs]
+    median = cost.median * 1e6
+    return [
+        (
+            "server CPU µs per vote, metrics off / on, per pair (a fresh server each run)",
+            [per_pair("cpu_per_vote", 1e6, ".1f")],
+            "",
+            "",
+        ),
+        (
+            "`POST /v1/votes` req/s, metrics off / on, per pair",
+            [per_pair("rate", 1, ",.0f")],
+            "",
+            "",
+        ),
+        (
+            "metrics on minus off, µs of server CPU per vote, per pair",
+            [", ".join(f"{d * 1e6:+.1f}" for d in cost.differences)],
+            "",
+            "",
+        ),
+        (
+            f"metrics cost: median of the {len(cost.pairs)} differences, µs of server CPU per vote",
+            [f"{median:+.1f}"],
+            "<= 3",
+            verdict(median <= 3),
+        ),
+        (
+            '`votesvc_votes_total{code="accepted"}` scraped after each on-run / 201s it saw',
+            [
+                ", ".join(
+                    f"{'no answer' if run.counted is None else format(run.counted, ',')} / "
+                    f"{run.seen:,}"
+                    for run in ons
+                )
+            ],
+            "every 201, plus at most the replies cut off",
+            verdict(cost.scrapes_agree),
+        ),
+        (
+            "errors in the metrics cost runs (non-2xx, socket)",
+            [str(cost.errors)],
+            "0",
+            verdict(cost.errors == 0),
+        ),
+    ]
 
 
 def write_section(path: Path, body: str) -> None:

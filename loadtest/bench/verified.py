@@ -33,8 +33,16 @@ from loadtest.bench.campaign import (
     bench_campaign,
     campaign_toml,
 )
-from loadtest.bench.otp import GATEWAY_SECRET, LOOPBACK, PairFigures, code_pairs, pinned
-from loadtest.bench.processes import VENV_BIN, Pinning, cpu_seconds, descendants, stop, wait_http
+from loadtest.bench.otp import GATEWAY_SECRET, PairFigures, code_pairs, pinned
+from loadtest.bench.processes import (
+    LOOPBACK,
+    VENV_BIN,
+    Pinning,
+    cpu_seconds,
+    descendants,
+    stop,
+    wait_http,
+)
 from loadtest.bench.redis_side import SHARDS, tally_total
 from loadtest.bench.wrk import Phones, Run, wrk
 from votesvc.keys import Keys
