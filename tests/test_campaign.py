@@ -130,3 +130,12 @@ def test_verification_values_are_read() -> None:
 def test_bad_verification_tables_name_the_problem(table: dict[str, object], message: str) -> None:
     with pytest.raises(CampaignError, match=re.escape(message)):
         parse_campaign(campaign_toml(verification=table))
+
+
+def test_award_seats_is_a_rule_with_a_default() -> None:
+    assert parse_campaign(campaign_toml()).rules.award_seats == 10
+    campaign = parse_campaign(campaign_toml(award_seats=5))
+    assert campaign.rules.award_seats == 5
+    assert campaign.as_json()["rules"]["award_seats"] == 5
+    with pytest.raises(CampaignError, match=re.escape("rules.award_seats must be an integer >= 1")):
+        parse_campaign(campaign_toml(award_seats=0))

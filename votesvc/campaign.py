@@ -43,6 +43,7 @@ _RULE_KEYS = frozenset(
         "ip_limit",
         "ip_limit_seconds",
         "trusted_proxies",
+        "award_seats",
     )
 )
 _NOMINEE_KEYS = frozenset(("id", "name", "trade", "employer"))
@@ -77,6 +78,9 @@ class Nominee:
     code: str  # one character of NOMINEE_CODES; the ledger's map decides (votesvc.meta)
 
 
+AWARD_SEATS = 10  # the default: the ten most voted receive the award
+
+
 @dataclass(frozen=True, slots=True)
 class Rules:
     votes_per_phone_per_day: int
@@ -86,9 +90,11 @@ class Rules:
     ip_limit: int
     ip_limit_seconds: int
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...]
+    award_seats: int = AWARD_SEATS  # places that receive the most popular award
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "award_seats": self.award_seats,
             "votes_per_phone_per_day": self.votes_per_phone_per_day,
             "votes_per_nominee_per_phone_per_day": self.votes_per_nominee_per_phone_per_day,
             "phone_burst_limit": self.phone_burst_limit,
@@ -344,6 +350,9 @@ class _Parser:
             ip_limit=self.integer(table, "rules", "ip_limit", 1),
             ip_limit_seconds=self.integer(table, "rules", "ip_limit_seconds", 1),
             trusted_proxies=tuple(networks),
+            award_seats=self.integer(table, "rules", "award_seats", 1)
+            if "award_seats" in table
+            else AWARD_SEATS,
         )
 
     def nominees(self, items: Any) -> tuple[Nominee, ...]:

@@ -127,6 +127,19 @@ def test_award_refuses_until_closed_and_flushed_then_ranks_with_the_rule(
     ]
     assert rows[10]["awarded"] == "no"
 
+    # The award's size is the campaign's: award_seats moves the line; --top still overrides.
+    write_campaign(
+        tmp_path / "campaign.toml",
+        opens_at=(closes - timedelta(days=1)).isoformat(),
+        closes_at=closes.isoformat(timespec="seconds"),
+        award_seats=5,
+    )
+    code, out, _ = cli(settings, "award")
+    assert code == 0
+    assert "cut line: places 1-5" in out
+    code, out, _ = cli(settings, "award", "--top", "3")
+    assert "cut line: places 1-3" in out
+
 
 @pytest.mark.parametrize("top", ["0", "-1", "two"])
 def test_top_must_be_a_whole_number_of_at_least_one(

@@ -60,7 +60,7 @@ def flush(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def award(args: argparse.Namespace, settings: Settings) -> int:
-    """``votesvc award [--top 10] [--format table|csv|json] [--provisional]``."""
+    """``votesvc award [--top N] [--format table|csv|json] [--provisional]``."""
 
     async def body(tools: Tools) -> int:
         now = system_clock()
@@ -76,10 +76,11 @@ def award(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         # Only votes the vote script accepted inside the window (by Redis's clock).
         totals = await tools.store.totals(tools.campaign.id, window=tools.campaign.window_ms)
+        top = args.top or tools.campaign.rules.award_seats
         result = Award(
             campaign=tools.campaign,
-            placings=rank_award(tools.campaign, totals, args.top),
-            top=args.top,
+            placings=rank_award(tools.campaign, totals, top),
+            top=top,
             provisional=bool(blockers),
             caveats=blockers,
             void_votes=await tools.store.count(tools.campaign.id, void=True),
@@ -331,7 +332,10 @@ def add_ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
     cmd = commands.add_parser("award", help="the most popular award, from the ledger")
     cmd.add_argument(
-        "--top", type=_places, default=10, help="places that receive the award (>= 1, default 10)"
+        "--top",
+        type=_places,
+        default=None,
+        help="places that receive the award (>= 1; default: the campaign's award_seats)",
     )
     cmd.add_argument("--format", choices=FORMATS, default="table", help="output format")
     cmd.add_argument(

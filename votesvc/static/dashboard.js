@@ -4,7 +4,11 @@
 (function () {
   "use strict";
 
-  var AWARD_SEATS = 10;
+  var DEFAULT_SEATS = 10; // until the campaign's rules say (rules.award_seats)
+  function seats() {
+    var rules = state.campaign && state.campaign.rules;
+    return (rules && rules.award_seats) || DEFAULT_SEATS;
+  }
   var POLL_MS = 1000;
   var FETCH_TIMEOUT_MS = 4000;
   var STREAM_RETRY_MS = 10000;
@@ -215,10 +219,10 @@
 
   // Where the award line falls: the 10th place's votes, and whether a tie straddles it.
   function cutLine(nominees) {
-    if (nominees.length <= AWARD_SEATS) return null;
-    var votes = nominees[AWARD_SEATS - 1].votes;
+    if (nominees.length <= seats()) return null;
+    var votes = nominees[seats() - 1].votes;
     var tied = nominees.filter(function (n) { return n.votes === votes; });
-    var straddles = nominees[AWARD_SEATS].votes === votes;
+    var straddles = nominees[seats()].votes === votes;
     var first = tied[0].rank;
     return {
       votes: votes,
@@ -226,7 +230,7 @@
       first: first,
       last: first + tied.length - 1,
       count: tied.length,
-      seats: AWARD_SEATS - first + 1,
+      seats: seats() - first + 1,
     };
   }
 
@@ -261,7 +265,7 @@
       line.className = "cut";
       line.setAttribute("role", "separator");
     }
-    var text = "前 " + AWARD_SEATS + " 名分界线（暂定）";
+    var text = "前 " + seats() + " 名分界线（暂定）";
     if (cut.straddles) {
       text += " · 第 " + cut.first + "–" + cut.last + " 名并列 " + fmt(cut.votes) + " 票，" +
         cut.count + " 人争 " + cut.seats + " 个名额";
