@@ -26,6 +26,7 @@ SCRIPT_NAMES = (
     "cast_vote",
     "ledger_ack",
     "ledger_beat",
+    "ledger_group",
     "restore_shard",
     "otp_send",
     "otp_refund",

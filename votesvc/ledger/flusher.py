@@ -102,6 +102,7 @@ class Flusher:
         self._groups_ready = False
         self._writing: _Batch | None = None  # a full batch being written while the next is read
         self._ack_script = load_script("ledger_ack")
+        self._group_script = load_script("ledger_group")
         self._redis_log = ThrottledLog(log, every=10.0)
         self._store_log = ThrottledLog(log, every=10.0)
         self._snapshot_log = ThrottledLog(log, every=10.0)  # never hides a write failure
@@ -270,11 +271,7 @@ class Flusher:
             return
         await register_scripts(self._client)
         for stream in self._streams:
-            try:
-                await self._client.xgroup_create(stream, GROUP, id="0", mkstream=True)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            await self._group_script(self._client, [stream], [GROUP])
         self._groups_ready = True
 
     async def _open_store(self, stop: asyncio.Event) -> bool:
