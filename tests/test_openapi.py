@@ -262,7 +262,9 @@ unverified_api = fuzzing("unverified")
 verified_api = fuzzing("verified")
 # One app per operation, kept across its examples: a vote then counts toward the next
 # one's limits as it would in production; the lifespan is too slow to start per example.
-FUZZ_SETTINGS = settings(deadline=10_000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ_SETTINGS = settings(
+    deadline=10_000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @unverified_api.parametrize()
