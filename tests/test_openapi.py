@@ -61,6 +61,7 @@ NOT_DOCUMENTED = {
     "/": "the campaign page (HTML)",
     "/dashboard": "the dashboard (HTML)",
     "/static": "the pages' stylesheets and scripts",
+    "/admin": "the organisers' console (HTML pages and forms, not the API)",
 }
 HTTP_METHODS = frozenset(("get", "put", "post", "delete", "options", "head", "patch", "trace"))
 

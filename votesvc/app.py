@@ -19,8 +19,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
+from votesvc.admin.console import Console
 from votesvc.api import VoteApi
 from votesvc.campaign import Campaign, load_campaign
 from votesvc.clientip import ClientIP
@@ -182,6 +183,10 @@ def create_app(
     )
 
     setup_log = ThrottledLog(log, every=10.0)
+    # The organisers' console: its ledger store opens at its first request.
+    console = Console(
+        settings, campaign, client, keys, board, client_ip, ready, clock, metrics=metrics
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -234,6 +239,7 @@ def create_app(
             await refresher
             if verifiers.sender is not None:
                 await verifiers.sender.aclose()
+            await console.close()
             await client.aclose()
 
     routes = [
@@ -245,6 +251,8 @@ def create_app(
         Route("/readyz", api.readyz, methods=["GET"]),
         openapi_route(campaign.verification),
         *page_routes(),
+        Route("/admin", console.at_root, methods=["GET"]),
+        Mount("/admin", app=console, name="console"),
     ]
     if verifiers.codes is not None and verifiers.tokens is not None:  # the SMS flow
         flow = VerificationApi(
@@ -271,6 +279,7 @@ def create_app(
                 allow_headers=["Content-Type", "If-None-Match", "Idempotency-Key", "Authorization"],
                 expose_headers=["ETag", "Retry-After"],
                 max_age=3600,
+                private=("/admin",),  # the console answers no other origin
             )
         ]
         if settings.cors_origins
@@ -287,6 +296,7 @@ def create_app(
     app.state.keys = keys
     app.state.redis = client
     app.state.streams = streams
+    app.state.console = console
     return app
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from prometheus_client import CollectorRegistry
 
 from votesvc import __version__
+from votesvc.admin.cli import add_admin_commands
 from votesvc.campaign import load_campaign
 from votesvc.errors import ConfigError
 from votesvc.ledger.cli import add_ledger_commands
@@ -73,6 +74,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         f"  API        http://{host}:{args.port}/v1/tally\n"
         f"  vote page  http://{host}:{args.port}/\n"
         f"  dashboard  http://{host}:{args.port}/dashboard\n"
+        f"  console    http://{host}:{args.port}/admin (accounts: votesvc admin add-user)\n"
         f"  Redis      {'embedded, ' + embedded.url if embedded else 'VOTESVC_REDIS_URL'}",
         flush=True,
     )
@@ -164,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--access-log", action="store_true", help="log every request")
     run.set_defaults(func=serve)
     add_ledger_commands(commands)
+    add_admin_commands(commands)
     return parser
 
 

@@ -143,6 +143,29 @@ class ClientIP:
         digest = hmac.new(self._secret, b"prefix:" + prefix.encode(), hashlib.sha256)
         return digest.hexdigest()[:16]
 
+    def trusts(self, peer: str | None) -> bool:
+        """Whether the socket peer is a trusted proxy (its ``X-Forwarded-*`` count)."""
+        address = _parse(peer) if peer else None
+        return address is not None and any(address in network for network in self._trusted)
+
+    def client_address(self, peer: str | None, forwarded_for: str | None) -> _Address | None:
+        """The client's own address, resolved as :meth:`resolve` does but not widened
+        to its /64: what an allow-list is checked against. None: no address at all.
+
+        ``forwarded_for`` must hold whole hops (:func:`keep_last_hops`).
+        """
+        address = _parse(peer) if peer else None
+        if address is None or not forwarded_for or not self.trusts(peer):
+            return address
+        for hop in reversed(forwarded_for.split(",")):
+            claimed = _parse(hop) if len(hop.strip()) <= _ADDRESS_MAX else None
+            if claimed is None:
+                break  # a garbled hop: trust nothing further left
+            address = claimed
+            if not any(claimed in network for network in self._trusted):
+                break
+        return address
+
     def hash(self, client: str) -> str:
         """The keyed hash (16 hex digits) of a resolved client address."""
         digest = hmac.new(self._secret, b"ip:" + client.encode(), hashlib.sha256)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from votesvc.errors import http_error
 from votesvc.responses import error_response
@@ -13,7 +16,21 @@ __all__ = ["PartnerCORS"]
 
 
 class PartnerCORS(CORSMiddleware):
-    """Starlette's CORS middleware; a refused preflight answers ``cors_refused``."""
+    """Starlette's CORS middleware; a refused preflight answers ``cors_refused``.
+
+    Paths under ``private`` (the organisers' console) get no CORS at all.
+    """
+
+    def __init__(self, app: ASGIApp, /, *, private: tuple[str, ...] = (), **options: Any) -> None:
+        super().__init__(app, **options)
+        self.private = private
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if any(path == root or path.startswith(root + "/") for root in self.private):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)

@@ -159,6 +159,17 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+        self.admin_signins = Counter(
+            "votesvc_admin_signins",
+            "Sign-ins to the organisers' console by outcome",
+            ["outcome"],
+            registry=registry,
+        )
+        self.votes_voided = Counter(
+            "votesvc_votes_voided",
+            "Votes voided from the organisers' console",
+            registry=registry,
+        )
         build = Gauge(
             "votesvc_build_info",
             "votesvc's version",

@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,6 +72,11 @@ class Settings:
     sms_sender: str | None = None  # "log" or "webhook:<URL>" (votesvc.sms); None: no SMS
     sms_webhook_secret: bytes = field(default=b"", repr=False)
     partner_keys: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)  # (id, HMAC key)
+    # Clients (as resolved for the vote path) that may reach the organisers' console.
+    admin_allow: tuple[IPv4Network | IPv6Network, ...] = (
+        ip_network("127.0.0.0/8"),
+        ip_network("::1/128"),
+    )
 
     def with_redis_url(self, url: str) -> Settings:
         return replace(self, redis_url=url)
@@ -127,6 +133,7 @@ class Settings:
             "sms_sender": env.text("SMS_SENDER"),
             "sms_webhook_secret": _encoded(env.secret("SMS_WEBHOOK_SECRET")),
             "partner_keys": _partner_keys(env.secret("PARTNER_KEYS")),
+            "admin_allow": env.networks("ADMIN_ALLOW"),
         }
         settings = cls(**{name: value for name, value in values.items() if value is not None})
         parse_database_url(settings.database_url, data_dir)  # a malformed URL stops us here
@@ -286,6 +293,21 @@ class Env:
             forms = ", ".join(f"{scheme}://..." for scheme in schemes)
             raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} must look like {forms}")
         return raw
+
+    def networks(self, name: str) -> tuple[IPv4Network | IPv6Network, ...] | None:
+        """Comma-separated CIDRs (an address alone is its own /32 or /128)."""
+        raw = self.text(name)
+        if raw is None:
+            return None
+        networks = []
+        for item in raw.split(","):
+            if not item.strip():
+                continue
+            try:
+                networks.append(ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(f"{ENV_PREFIX}{name}: {item.strip()!r} is not a CIDR") from None
+        return tuple(networks)
 
     def flag(self, name: str) -> bool | None:
         raw = self.text(name)

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Chinese texts use full-width punctuation)
 """The most popular award: tie rule, refusal, --provisional, the cut line, formats."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tests.ledger_support import cast, cli, write_campaign
 from tests.localhost import wait_until
 from tests.support import make_campaign, phone
 from votesvc.cli import build_parser
-from votesvc.ledger.award import TIE_RULE, rank_award
+from votesvc.ledger.award import TIE_RULE, Award, award_caveats, in_chinese, rank_award
 from votesvc.ledger.store import NomineeTotal, VoteRow, build_store
 from votesvc.redis_server import EmbeddedRedis
 
@@ -212,3 +213,43 @@ def test_the_award_counts_only_votes_accepted_inside_the_window(
     assert code == 0, err
     votes = {row["id"]: row["votes"] for row in json.loads(out)["nominees"]}
     assert votes == {"N01": 0, "N02": 2, "N03": 0}
+    document = json.loads(out)
+    assert document["timezone"] == "Asia/Shanghai"
+    reached = datetime.fromtimestamp(inside / 1000, SHANGHAI).isoformat(timespec="milliseconds")
+    assert document["nominees"][0]["reached_at"] == reached  # the campaign's zone, its offset
+    code, out, _ = cli(settings, "award")
+    assert reached in out
+    assert "times in Asia/Shanghai" in out
+
+
+def test_the_award_in_chinese_shares_ranks_and_explains_a_tie_across_the_line() -> None:
+    campaign = make_campaign(nominees=5, award_seats=2)
+    totals = [
+        NomineeTotal("N01", 5, 100),
+        NomineeTotal("N02", 3, 300),
+        NomineeTotal("N03", 3, 200),  # reached 3 before N02
+        NomineeTotal("N04", 1, 50),
+        NomineeTotal("N05", 1, 60),
+    ]
+    award = Award(
+        campaign=campaign,
+        placings=rank_award(campaign, totals, 2),
+        top=2,
+        provisional=False,
+        caveats=[],
+        void_votes=4,
+        computed_at=1.0,
+    )
+    zh = in_chinese(award)
+    assert zh.ranks == ["第1名", "并列第2名", "并列第2名", "并列第4名", "并列第4名"]
+    assert zh.cut_after == 2
+    assert zh.cut_tie is not None
+    assert "Nominee 3 获奖，Nominee 2 未获奖" in zh.cut_tie
+    assert "只剩 1 个获奖名额" in zh.cut_tie
+    assert zh.status.startswith("最终结果")
+    assert "有效票 13 张，已作废的 4 张不计入" in zh.summary
+    caveats = award_caveats(campaign, campaign.opens_at.timestamp() + 1, 3)
+    assert [c.zh for c in caveats] == [
+        "投票还在进行（2027-12-31 23:59:59（北京时间）截止）",
+        "还有 3 张已收到的选票正在写入账本",
+    ]

@@ -749,3 +749,40 @@ def test_ledger_commands_name_their_ledger_on_stderr_and_keep_stdout_clean(
                 ("N01", 1),
                 ("N02", 1),
             ]
+
+
+def test_void_previews_then_voids_a_nominees_votes_within_a_range(
+    sync_redis: Any, redis_server: EmbeddedRedis, tmp_path: Path, database_url: str | None
+) -> None:
+    scene = Scene(tmp_path, redis_server.url, database_url, award_seats=1)
+    scene.vote(("N01", phone(1)), ("N01", phone(2)), ("N02", phone(3)))
+    code, out, err = cli(scene.settings, "void", "--nominee", "N01", "--preview")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "would void 2 votes (nothing changed: --preview)",
+        "  N01      -2",
+        "the top 1 would change: N01 out, N02 in",
+    ]
+    assert live_tally(sync_redis, scene.keys) == {"N01": 2, "N02": 1}
+    assert scene.ledger("audit_log", CAMPAIGN) == []
+    assert cli(scene.settings, "void", "--vote-id", "x")[:1] == (2,)  # no reason
+    assert cli(scene.settings, "void", "--nominee", "N99", "--reason", "x")[0] == 2
+    code, out, _ = cli(
+        scene.settings, "void", "--nominee", "N01", "--since", "2099-01-01T00:00", "--reason", "x"
+    )
+    assert (code, out.splitlines()[0]) == (
+        0,
+        "0 votes voided: no valid vote matched (nothing changed, no audit row written)",
+    )
+    code, out, err = cli(scene.settings, "void", "--nominee", "N01", "--reason", "bots")
+    assert code == 0, err
+    assert out.startswith("voided 2 votes")
+    assert live_tally(sync_redis, scene.keys) == {"N02": 1}
+    (entry,) = scene.ledger("audit_log", CAMPAIGN)
+    detail = json.loads(entry.detail)
+    assert (detail["nominee"], detail["count"], detail["by_nominee"], detail["via"]) == (
+        "N01",
+        2,
+        {"N01": 2},
+        "command line",
+    )

@@ -20,7 +20,7 @@ from votesvc.campaign import Campaign, load_campaign
 from votesvc.days import system_clock
 from votesvc.errors import ConfigError
 from votesvc.keys import Keys
-from votesvc.ledger.award import FORMATS, Award, award_blockers, rank_award, render
+from votesvc.ledger.award import FORMATS, Award, award_caveats, rank_award, render
 from votesvc.ledger.clitools import Tools, audit, run_with_tools, with_redis
 from votesvc.ledger.export import check_output, export_ledger, phone_column
 from votesvc.ledger.heartbeat import live_flushers
@@ -28,7 +28,15 @@ from votesvc.ledger.reconcile import Reconciliation, pending_votes, reconcile
 from votesvc.ledger.restore import RestoreRefused, restore
 from votesvc.ledger.runner import run_flusher
 from votesvc.ledger.setup import check_stored_meta, settle_campaign
-from votesvc.ledger.void import LiveCountersNotUpdated, VoidRequest, default_actor, void_votes
+from votesvc.ledger.store import StoreError, VoteSelection
+from votesvc.ledger.void import (
+    LiveCountersNotUpdated,
+    SelectionChanged,
+    VoidPreview,
+    default_actor,
+    preview_void,
+    void_votes,
+)
 from votesvc.phones import hash_phone, normalize_phone
 from votesvc.redismemory import check_at_start
 from votesvc.settings import Settings
@@ -65,11 +73,11 @@ def award(args: argparse.Namespace, settings: Settings) -> int:
     async def body(tools: Tools) -> int:
         now = system_clock()
         pending = len(await pending_votes(tools.client, tools.keys, tools.store))
-        blockers = award_blockers(tools.campaign, now, pending)
+        blockers = award_caveats(tools.campaign, now, pending)
         if blockers and not args.provisional:
             print(
                 "votesvc award: refused, the result is not final: "
-                + "; ".join(blockers)
+                + "; ".join(blocker.en for blocker in blockers)
                 + ". Pass --provisional for a ranking marked provisional.",
                 file=sys.stderr,
             )
@@ -257,12 +265,8 @@ def _phone_number(args: argparse.Namespace) -> tuple[str, str] | None:
     return line.strip(), source
 
 
-def void(args: argparse.Namespace, settings: Settings) -> int:
-    """``votesvc void --vote-id ID... | --phone - | --phone-file PATH [--since T --until T]
-    --reason TEXT [--by WHO]``."""
-    campaign = load_campaign(settings.campaign_path)
-    if not args.reason.strip():
-        raise ConfigError("--reason must say why")
+def _selection(args: argparse.Namespace, settings: Settings, campaign: Campaign) -> VoteSelection:
+    """The votes ``void``'s arguments name (a phone only as its keyed hash)."""
     phone_hash = None
     given = _phone_number(args)
     if given is not None:
@@ -271,33 +275,74 @@ def void(args: argparse.Namespace, settings: Settings) -> int:
         if number is None:  # not echoed: a phone number stays out of the terminal's scrollback
             raise ConfigError(f"the number on {source} is not a mainland mobile number")
         phone_hash = hash_phone(settings.secret, number)
-    elif args.since or args.until:
-        raise ConfigError("--since and --until go with --phone or --phone-file")
+    elif (args.since or args.until) and args.nominee is None:
+        raise ConfigError("--since and --until go with --phone, --phone-file or --nominee")
+    if args.nominee is not None and campaign.nominee(args.nominee) is None:
+        raise ConfigError(f"--nominee {args.nominee}: the campaign has no such nominee")
     since = _moment(args.since, campaign, "--since")
     until = _moment(args.until, campaign, "--until")
     if since is not None and until is not None and since >= until:
         raise ConfigError(f"--since {args.since} must be before --until {args.until}")
-    request = VoidRequest(
-        reason=args.reason.strip(),
-        actor=args.by or default_actor(),
-        vote_ids=tuple(args.vote_id or ()),
-        phone_hash=phone_hash,
-        since=since,
-        until=until,
-    )
+    try:
+        return VoteSelection(
+            vote_ids=tuple(args.vote_id or ()),
+            phone_hash=phone_hash,
+            nominee=args.nominee,
+            since=since,
+            until=until,
+        )
+    except StoreError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _print_preview(preview: VoidPreview) -> None:
+    print(f"would void {len(preview.votes)} votes (nothing changed: --preview)")
+    for nominee, count in preview.by_nominee.items():
+        print(f"  {nominee:<8} -{count}")
+    if preview.leaving:
+        print(
+            f"the top {preview.top} would change: {', '.join(preview.leaving)} out, "
+            f"{', '.join(preview.entering)} in"
+        )
+    elif preview.tie_before != preview.tie_after:
+        print(f"the tie across the cut line after place {preview.top} would change")
+    else:
+        print(f"the top {preview.top} and the cut line would stay as they are")
+
+
+def void(args: argparse.Namespace, settings: Settings) -> int:
+    """``votesvc void --vote-id ID... | --phone - | --phone-file PATH | --nominee ID
+    [--since T --until T] [--preview] --reason TEXT [--by WHO]``."""
+    campaign = load_campaign(settings.campaign_path)
+    if not args.preview and not (args.reason or "").strip():
+        raise ConfigError("--reason must say why")
+    selection = _selection(args, settings, campaign)
+    reason = (args.reason or "").strip()
+    actor = args.by or default_actor()
 
     async def body(tools: Tools) -> int:
+        if args.preview:
+            _print_preview(
+                await preview_void(tools.store, tools.flusher, tools.campaign, selection)
+            )
+            return 0
         try:
             done = await void_votes(
-                tools.client, tools.keys, tools.store, tools.flusher, request, system_clock
+                tools.client,
+                tools.keys,
+                tools.store,
+                tools.flusher,
+                tools.campaign,
+                selection,
+                reason=reason,
+                actor=actor,
+                clock=system_clock,
             )
-        except LiveCountersNotUpdated as exc:
+        except (LiveCountersNotUpdated, SelectionChanged) as exc:
             print(f"votesvc void: {exc}", file=sys.stderr)
             return 1
         if done.voided:
-            print(
-                f"voided {len(done.voided)} votes (reason: {request.reason!r}, by {request.actor})"
-            )
+            print(f"voided {len(done.voided)} votes (reason: {reason!r}, by {actor})")
         else:
             print("0 votes voided: no valid vote matched (nothing changed, no audit row written)")
         for vote in done.voided:
@@ -384,8 +429,18 @@ def add_ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     which.add_argument(
         "--phone-file", metavar="PATH", help="void the votes of the phone in this file's first line"
     )
-    cmd.add_argument("--since", metavar="T", help="with a phone: from this ISO 8601 time")
-    cmd.add_argument("--until", metavar="T", help="with a phone: before this ISO 8601 time")
-    cmd.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    which.add_argument("--nominee", metavar="ID", help="void the votes for this nominee")
+    cmd.add_argument(
+        "--since", metavar="T", help="with a phone or a nominee: from this ISO 8601 time"
+    )
+    cmd.add_argument(
+        "--until", metavar="T", help="with a phone or a nominee: before this ISO 8601 time"
+    )
+    cmd.add_argument(
+        "--preview",
+        action="store_true",
+        help="only say what would be voided, per nominee, and whether the award would change",
+    )
+    cmd.add_argument("--reason", help="why (kept in the audit log; required unless --preview)")
     cmd.add_argument("--by", metavar="WHO", help="who voids (default: user@host)")
     cmd.set_defaults(func=void, ledger="existing")

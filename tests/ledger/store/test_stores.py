@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sqlite3
 import time
@@ -18,9 +17,12 @@ from tests.pgcluster import PgCluster
 from votesvc.entry import UNVERIFIED
 from votesvc.ledger.store import (
     AuditEntry,
+    LedgerVote,
     Store,
+    StoreError,
     StoreUnavailable,
     VoteRow,
+    VoteSelection,
     build_store,
     ledger_exists,
     ledger_name,
@@ -78,7 +80,8 @@ async def test_migrations_apply_once(
 
 async def test_a_vote_keeps_its_verification_method(store: Store) -> None:
     await store.insert_votes([row(1, method="partner:app12351"), row(2, method="sms"), row(3)])
-    voided = await store.void(CAMPAIGN, vote_ids=[row(2).vote_id], reason="x", audit=audit())
+    voided = await store.void(CAMPAIGN, [row(2).vote_id], reason="x", audit=audit())
+    assert voided is not None
     assert [v.method for v in voided] == ["sms"]
     stored = [(v.vote_id, v.method) async for chunk in store.votes(CAMPAIGN) for v in chunk]
     assert stored == [
@@ -135,7 +138,7 @@ async def test_totals_count_valid_votes_and_the_time_of_the_last(store: Store) -
     await store.insert_votes(
         [row(1, "N01", at=10), row(2, "N01", at=30), row(3, "N02", at=20), row(4, "N02", at=40)]
     )
-    await store.void(CAMPAIGN, vote_ids=[row(4).vote_id], reason="fraud", audit=audit())
+    await store.void(CAMPAIGN, [row(4).vote_id], reason="fraud", audit=audit())
     totals = {t.nominee: (t.votes, t.reached_at) for t in await store.totals(CAMPAIGN)}
     assert totals == {"N01": (2, 30), "N02": (1, 20)}
     assert await store.count(CAMPAIGN, void=True) == 1
@@ -152,32 +155,96 @@ async def test_totals_within_a_window_count_only_votes_inside_it(store: Store) -
     assert totals == {"N01": (1, 10), "N02": (1, 30)}  # both ends belong to the window
 
 
-async def test_void_by_id_returns_only_what_it_voided_and_audits(store: Store) -> None:
+async def test_void_is_all_or_nothing_and_audits_only_a_change(store: Store) -> None:
     await store.insert_votes([row(n) for n in range(5)])
-    ids = [row(1).vote_id, row(2).vote_id, "f" * 32]
-    first = await store.void(CAMPAIGN, vote_ids=ids, reason="bot", audit=audit("bot"))
-    assert sorted(v.vote_id for v in first) == sorted(ids[:2])
+    first = await store.void(
+        CAMPAIGN, [row(1).vote_id, row(2).vote_id], reason="bot", audit=audit("bot")
+    )
+    assert first is not None
+    assert [v.vote_id for v in first] == [row(1).vote_id, row(2).vote_id]
     assert all(v.void and v.void_reason == "bot" for v in first)
-    second = await store.void(CAMPAIGN, vote_ids=ids, reason="bot", audit=audit("again"))
-    assert second == []
-    log = await store.audit_log(CAMPAIGN)
-    assert [entry.reason for entry in log] == ["bot"]  # no audit row for a void of nothing
-    assert set(json.loads(log[0].detail)["voided"]) == set(ids[:2])
-    assert json.loads(log[0].detail)["count"] == 2
-    assert await store.existing_ids(CAMPAIGN, ids) == set(ids[:2])
+    # One of them is void already, or unknown: nothing changes, no audit row.
+    assert (
+        await store.void(CAMPAIGN, [row(2).vote_id, row(3).vote_id], reason="x", audit=audit("x"))
+        is None
+    )
+    assert (
+        await store.void(CAMPAIGN, [row(3).vote_id, "f" * 32], reason="x", audit=audit("x")) is None
+    )
+    assert await store.void(CAMPAIGN, [], reason="x", audit=audit("none")) == []
+    assert await store.count(CAMPAIGN, void=True) == 2
+    assert [entry.reason for entry in await store.audit_log(CAMPAIGN)] == ["bot"]
 
 
-async def test_void_by_phone_within_a_window(store: Store) -> None:
+async def test_a_selection_names_valid_votes_by_id_phone_or_nominee_in_a_range(
+    store: Store,
+) -> None:
     phone = "c" * 64
     await store.insert_votes(
-        [*(row(n, phone=phone, at=100 * n) for n in (1, 2, 3)), row(4, at=200)]
+        [
+            *(row(n, "N01", phone=phone, at=100 * n) for n in (1, 2, 3)),
+            row(4, "N02", at=200),
+            row(5, "N02", phone=phone, at=250),
+        ]
     )
-    voided = await store.void(
-        CAMPAIGN, phone_hash=phone, since=150, until=300, reason="sim farm", audit=audit()
+    await store.void(CAMPAIGN, [row(3).vote_id], reason="x", audit=audit())
+
+    def ids(votes: list[LedgerVote]) -> list[str]:
+        return [v.vote_id for v in votes]
+
+    by_phone = await store.select_valid(CAMPAIGN, VoteSelection(phone_hash=phone))
+    assert ids(by_phone) == [row(1).vote_id, row(2).vote_id, row(5).vote_id]  # by time
+    in_range = VoteSelection(phone_hash=phone, since=150, until=250)  # until is excluded
+    assert ids(await store.select_valid(CAMPAIGN, in_range)) == [row(2).vote_id]
+    by_nominee = await store.select_valid(CAMPAIGN, VoteSelection(nominee="N02", since=200))
+    assert ids(by_nominee) == [row(4).vote_id, row(5).vote_id]
+    named = VoteSelection(vote_ids=(row(3).vote_id, row(4).vote_id, "f" * 32, row(4).vote_id))
+    assert ids(await store.select_valid(CAMPAIGN, named)) == [row(4).vote_id]
+    both = VoteSelection(phone_hash=phone, nominee="N02")
+    assert ids(await store.select_valid(CAMPAIGN, both)) == [row(5).vote_id]
+    with pytest.raises(StoreError):
+        VoteSelection(since=1)  # a time range alone would name every vote
+
+
+async def test_many_ids_are_selected_voided_and_left_out_of_totals(store: Store) -> None:
+    await store.insert_votes([row(n, f"N{n % 3 + 1:02d}", at=n) for n in range(1500)])
+    chosen = tuple(row(n).vote_id for n in range(0, 1500, 2))
+    assert len(await store.select_valid(CAMPAIGN, VoteSelection(vote_ids=chosen))) == 750
+    after = {t.nominee: t.votes for t in await store.totals(CAMPAIGN, excluding=chosen)}
+    assert after == {"N01": 250, "N02": 250, "N03": 250}
+    assert sum(t.votes for t in await store.totals(CAMPAIGN)) == 1500  # nothing changed
+    voided = await store.void(CAMPAIGN, chosen, reason="x", audit=audit())
+    assert voided is not None
+    assert len(voided) == 750
+    assert {t.nominee: t.votes for t in await store.totals(CAMPAIGN)} == after
+
+
+async def test_counts_within_a_window_and_distinct_voters(store: Store) -> None:
+    phone = "d" * 64
+    await store.insert_votes(
+        [row(1, at=10, phone=phone), row(2, at=20, phone=phone), row(3, at=30), row(4, at=40)]
     )
-    assert [v.vote_id for v in voided] == [row(2).vote_id]
-    everything = await store.void(CAMPAIGN, phone_hash=phone, reason="all", audit=audit())
-    assert sorted(v.vote_id for v in everything) == [row(1).vote_id, row(3).vote_id]
+    await store.void(CAMPAIGN, [row(3).vote_id], reason="x", audit=audit())
+    assert await store.count(CAMPAIGN, window=(10, 30)) == 3
+    assert await store.count(CAMPAIGN, window=(10, 30), void=False) == 2
+    assert await store.voters(CAMPAIGN, window=(10, 30)) == 2
+    assert await store.voters(CAMPAIGN, window=(0, 100)) == 3
+
+
+async def test_the_audit_log_filters_by_action_actor_and_time(store: Store) -> None:
+    entries = [
+        AuditEntry(at=10, actor="ann", action="void", detail="{}", reason="a"),
+        AuditEntry(at=20, actor="bob", action="export", detail="{}", reason=""),
+        AuditEntry(at=30, actor="ann", action="signin", detail="{}", reason=""),
+        AuditEntry(at=40, actor="ann", action="void", detail="{}", reason="b"),
+    ]
+    for entry in entries:
+        await store.record_audit(CAMPAIGN, entry)
+    assert await store.audit_log(CAMPAIGN) == entries
+    assert await store.audit_log(CAMPAIGN, action="void") == [entries[0], entries[3]]
+    assert await store.audit_log(CAMPAIGN, actor="ann", since=20) == entries[2:]
+    assert await store.audit_log(CAMPAIGN, until=30) == entries[:2]
+    assert await store.audit_log(CAMPAIGN, last=2) == entries[2:]  # the newest, oldest first
 
 
 async def test_an_audit_row_is_appended_as_given(store: Store) -> None:

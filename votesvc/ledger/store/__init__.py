@@ -10,6 +10,7 @@ from votesvc.ledger.store.base import (
     StoreError,
     StoreUnavailable,
     VoteRow,
+    VoteSelection,
 )
 from votesvc.settings import Database, Settings
 
@@ -21,6 +22,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "VoteRow",
+    "VoteSelection",
     "build_store",
     "ledger_exists",
     "ledger_name",

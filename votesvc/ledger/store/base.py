@@ -7,10 +7,9 @@ milliseconds, as the vote path stamps them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from votesvc.entry import UNVERIFIED
 from votesvc.errors import VotesvcError
@@ -25,7 +24,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "VoteRow",
-    "audit_detail",
+    "VoteSelection",
 ]
 
 
@@ -77,6 +76,44 @@ class NomineeTotal:
 
 
 @dataclass(frozen=True, slots=True)
+class VoteSelection:
+    """Which votes a void names: ids, a phone's hash or a nominee, within a time range.
+
+    Every criterion given must hold; at least one of ``vote_ids``, ``phone_hash``
+    and ``nominee`` is required (a time range alone would name every vote).
+    """
+
+    vote_ids: tuple[str, ...] = ()
+    phone_hash: str | None = None
+    nominee: str | None = None
+    since: int | None = None  # epoch ms, inclusive
+    until: int | None = None  # epoch ms, exclusive
+
+    def __post_init__(self) -> None:
+        if not (self.vote_ids or self.phone_hash or self.nominee):
+            raise StoreError("a selection names vote ids, a phone or a nominee")
+
+    @property
+    def start(self) -> int:
+        return self.since if self.since is not None else ALL_TIME[0]
+
+    @property
+    def end(self) -> int:
+        return self.until if self.until is not None else ALL_TIME[1]
+
+    def criteria(self) -> dict[str, object]:
+        """The selection as an audit row keeps it (a phone only as its keyed hash)."""
+        named: dict[str, object] = {}
+        if self.vote_ids:
+            named["vote_ids"] = list(self.vote_ids)
+        if self.phone_hash is not None:
+            named["phone_hash"] = self.phone_hash
+        if self.nominee is not None:
+            named["nominee"] = self.nominee
+        return {**named, "since": self.since, "until": self.until}
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     at: int  # epoch ms
     actor: str
@@ -105,16 +142,26 @@ class Store(Protocol):
         """Every tally snapshot, oldest first."""
 
     async def totals(
-        self, campaign: str, *, window: tuple[int, int] | None = None
+        self,
+        campaign: str,
+        *,
+        window: tuple[int, int] | None = None,
+        excluding: Sequence[str] = (),
     ) -> list[NomineeTotal]:
         """Valid (not void) votes per nominee that has any.
 
         ``window``: only votes accepted from its start to its end, both included
-        (epoch ms, as the vote script judges the voting window).
+        (epoch ms, as the vote script judges the voting window). ``excluding``:
+        vote ids counted as if they were void (what a void would leave).
         """
 
-    async def count(self, campaign: str, *, void: bool | None = None) -> int:
-        """Rows of the campaign: all, or only void / only valid ones."""
+    async def count(
+        self, campaign: str, *, void: bool | None = None, window: tuple[int, int] | None = None
+    ) -> int:
+        """Rows of the campaign: all, or only void / only valid ones (within ``window``)."""
+
+    async def voters(self, campaign: str, *, window: tuple[int, int]) -> int:
+        """Distinct phones with a vote accepted within ``window`` (both ends included)."""
 
     async def existing_ids(self, campaign: str, vote_ids: Sequence[str]) -> set[str]:
         """Which of ``vote_ids`` are in the ledger."""
@@ -122,38 +169,46 @@ class Store(Protocol):
     def votes(self, campaign: str, *, since: int | None = None) -> AsyncIterator[list[LedgerVote]]:
         """Every row (accepted at or after ``since``), by time then id, in chunks."""
 
-    async def void(
-        self,
-        campaign: str,
-        *,
-        vote_ids: Sequence[str] = (),
-        phone_hash: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
-        reason: str,
-        audit: AuditEntry,
-    ) -> list[LedgerVote]:
-        """Mark matching valid votes void and write ``audit``, in one transaction.
+    async def select_valid(self, campaign: str, selection: VoteSelection) -> list[LedgerVote]:
+        """The valid votes ``selection`` names, by time then id."""
 
-        Returns the rows this call voided (already void ones are left alone).
-        When it voids nothing, nothing is written: no audit row for no change.
+    async def void(
+        self, campaign: str, vote_ids: Sequence[str], *, reason: str, audit: AuditEntry
+    ) -> list[LedgerVote] | None:
+        """Mark exactly these votes void and write ``audit``, in one transaction.
+
+        All or nothing: if any of them is not a valid vote of the campaign now
+        (voided meanwhile, unknown), nothing changes and the answer is None.
+        No ids: nothing is written (no audit row for no change) and it answers [].
         """
 
     async def record_audit(self, campaign: str, audit: AuditEntry) -> None:
         """Append one row to the audit log (an admin action's who, when, what)."""
 
-    async def audit_log(self, campaign: str) -> list[AuditEntry]: ...
+    async def audit_log(
+        self,
+        campaign: str,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        last: int | None = None,
+    ) -> list[AuditEntry]:
+        """The campaign's audit rows, oldest first: those of ``action`` and ``actor``
+        from ``since`` (included) to ``until`` (excluded), only the ``last`` ones."""
+
+    async def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Rows of one statement; placeholders ``$1``, ``$2``... in both dialects.
+
+        For tables whose SQL is the same in both (votesvc.ledger.store.admin).
+        """
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement (placeholders as :meth:`query`); returns the rows it changed."""
 
     async def campaign_meta(self, campaign: str) -> CampaignMeta | None:
         """The campaign's lifelong settings, or None before its first start."""
 
     async def save_campaign_meta(self, campaign: str, meta: CampaignMeta) -> None:
         """Write the campaign's settings (created, or its codes grown)."""
-
-
-def audit_detail(detail: str, voided: Sequence[str]) -> str:
-    """An audit row's detail: the request's JSON plus the ids it voided."""
-    merged = json.loads(detail) if detail else {}
-    merged["voided"] = list(voided)
-    merged["count"] = len(voided)
-    return json.dumps(merged, sort_keys=True)

@@ -22,7 +22,7 @@ from votesvc.ledger.store.base import (
     NomineeTotal,
     StoreUnavailable,
     VoteRow,
-    audit_detail,
+    VoteSelection,
 )
 from votesvc.ledger.store.schema import MIGRATIONS
 from votesvc.meta import CampaignMeta
@@ -31,6 +31,7 @@ __all__ = ["PostgresStore", "public_url", "schema_present"]
 
 _COLUMNS = VoteRow._fields  # votes_in's, in the order a row holds them
 _CHUNK = 5000
+_VOTE_COLUMNS = "vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason, method"
 _MIGRATION_LOCK = 0x766F746573  # pg_advisory_xact_lock key: one migrator at a time
 # What asyncpg raises when the server is gone, restarting or refusing. That
 # includes InternalClientError: a connection that broke mid-query fails its
@@ -43,6 +44,10 @@ _DOWN = (
     OSError,
     TimeoutError,
 )
+
+
+class _Changed(Exception):
+    """Inside a transaction: roll it back, the votes are not as expected."""
 
 
 async def _prepare_connection(conn: asyncpg.Connection) -> None:
@@ -133,26 +138,42 @@ class PostgresStore:
         return list(history.items())
 
     async def totals(
-        self, campaign: str, *, window: tuple[int, int] | None = None
+        self,
+        campaign: str,
+        *,
+        window: tuple[int, int] | None = None,
+        excluding: Sequence[str] = (),
     ) -> list[NomineeTotal]:
         start, end = window or ALL_TIME
         rows = await self._fetch(
             "SELECT nominee, COUNT(*), MAX(accepted_at) FROM votes"
             " WHERE campaign = $1 AND NOT void AND accepted_at BETWEEN $2 AND $3"
-            " GROUP BY nominee",
+            " AND NOT (vote_id = ANY($4::text[])) GROUP BY nominee",
             campaign,
             start,
             end,
+            list(excluding),
         )
         return [NomineeTotal(nominee, votes, reached) for nominee, votes, reached in rows]
 
-    async def count(self, campaign: str, *, void: bool | None = None) -> int:
+    async def count(
+        self, campaign: str, *, void: bool | None = None, window: tuple[int, int] | None = None
+    ) -> int:
+        start, end = window or ALL_TIME
+        sql = "SELECT COUNT(*) FROM votes WHERE campaign = $1 AND accepted_at BETWEEN $2 AND $3"
         if void is None:
-            rows = await self._fetch("SELECT COUNT(*) FROM votes WHERE campaign = $1", campaign)
+            rows = await self._fetch(sql, campaign, start, end)
         else:
-            rows = await self._fetch(
-                "SELECT COUNT(*) FROM votes WHERE campaign = $1 AND void = $2", campaign, void
-            )
+            rows = await self._fetch(sql + " AND void = $4", campaign, start, end, void)
+        return int(rows[0][0])
+
+    async def voters(self, campaign: str, *, window: tuple[int, int]) -> int:
+        rows = await self._fetch(
+            "SELECT COUNT(DISTINCT phone_hash) FROM votes"
+            " WHERE campaign = $1 AND accepted_at BETWEEN $2 AND $3",
+            campaign,
+            *window,
+        )
         return int(rows[0][0])
 
     async def existing_ids(self, campaign: str, vote_ids: Sequence[str]) -> set[str]:
@@ -189,46 +210,42 @@ class PostgresStore:
         except _DOWN as exc:
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
 
-    async def void(
-        self,
-        campaign: str,
-        *,
-        vote_ids: Sequence[str] = (),
-        phone_hash: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
-        reason: str,
-        audit: AuditEntry,
-    ) -> list[LedgerVote]:
-        returning = (
-            " RETURNING vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason,"
-            " method"
+    async def select_valid(self, campaign: str, selection: VoteSelection) -> list[LedgerVote]:
+        sql = (
+            f"SELECT {_VOTE_COLUMNS} FROM votes WHERE campaign = $1 AND NOT void"
+            " AND accepted_at >= $2 AND accepted_at < $3"
         )
-        rows: list[Any] = []
+        args: list[Any] = [campaign, selection.start, selection.end]
+        if selection.phone_hash is not None:
+            args.append(selection.phone_hash)
+            sql += f" AND phone_hash = ${len(args)}"
+        if selection.nominee is not None:
+            args.append(selection.nominee)
+            sql += f" AND nominee = ${len(args)}"
+        if selection.vote_ids:
+            args.append(sorted(set(selection.vote_ids)))
+            sql += f" AND vote_id = ANY(${len(args)}::text[])"
+        rows = await self._fetch(sql + " ORDER BY accepted_at, vote_id", *args)
+        return [_vote(row) for row in rows]
+
+    async def void(
+        self, campaign: str, vote_ids: Sequence[str], *, reason: str, audit: AuditEntry
+    ) -> list[LedgerVote] | None:
+        ids = sorted(set(vote_ids))
+        if not ids:
+            return []
         try:
             async with self._require().acquire() as conn, conn.transaction():
-                if phone_hash is not None:
-                    rows += await conn.fetch(
-                        "UPDATE votes SET void = TRUE, void_reason = $1"
-                        " WHERE campaign = $2 AND NOT void AND phone_hash = $3"
-                        " AND accepted_at >= $4 AND accepted_at < $5" + returning,
-                        reason,
-                        campaign,
-                        phone_hash,
-                        since or 0,
-                        until or 2**62,
-                    )
-                if vote_ids:
-                    rows += await conn.fetch(
-                        "UPDATE votes SET void = TRUE, void_reason = $1"
-                        " WHERE campaign = $2 AND NOT void AND vote_id = ANY($3::text[])"
-                        + returning,
-                        reason,
-                        campaign,
-                        list(vote_ids),
-                    )
-                if not rows:
-                    return []
+                rows = await conn.fetch(
+                    "UPDATE votes SET void = TRUE, void_reason = $1"
+                    " WHERE campaign = $2 AND NOT void AND vote_id = ANY($3::text[])"
+                    f" RETURNING {_VOTE_COLUMNS}",
+                    reason,
+                    campaign,
+                    ids,
+                )
+                if len(rows) != len(ids):
+                    raise _Changed  # rolls the transaction back
                 await conn.execute(
                     "INSERT INTO audit_log (campaign, at, actor, action, detail, reason)"
                     " VALUES ($1, $2, $3, $4, $5, $6)",
@@ -236,12 +253,14 @@ class PostgresStore:
                     audit.at,
                     audit.actor,
                     audit.action,
-                    audit_detail(audit.detail, [row[0] for row in rows]),
+                    audit.detail,
                     audit.reason,
                 )
+        except _Changed:
+            return None
         except _DOWN as exc:
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
-        return [LedgerVote(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+        return sorted((_vote(row) for row in rows), key=lambda v: (v.accepted_at, v.vote_id))
 
     async def record_audit(self, campaign: str, audit: AuditEntry) -> None:
         await self._fetch(
@@ -255,13 +274,45 @@ class PostgresStore:
             audit.reason,
         )
 
-    async def audit_log(self, campaign: str) -> list[AuditEntry]:
-        rows = await self._fetch(
-            "SELECT at, actor, action, detail, reason FROM audit_log WHERE campaign = $1"
-            " ORDER BY id",
-            campaign,
-        )
-        return [AuditEntry(*row) for row in rows]
+    async def audit_log(
+        self,
+        campaign: str,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        last: int | None = None,
+    ) -> list[AuditEntry]:
+        sql = "SELECT id, at, actor, action, detail, reason FROM audit_log WHERE campaign = $1"
+        args: list[Any] = [campaign]
+        for clause, value in (
+            ("action =", action),
+            ("actor =", actor),
+            ("at >=", since),
+            ("at <", until),
+        ):
+            if value is not None:
+                args.append(value)
+                sql += f" AND {clause} ${len(args)}"
+        sql += " ORDER BY id DESC"
+        if last is not None:
+            args.append(last)
+            sql += f" LIMIT ${len(args)}"
+        rows = await self._fetch(sql, *args)
+        return [AuditEntry(*row[1:]) for row in reversed(rows)]
+
+    async def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await self._fetch(sql, *args)]
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        try:
+            async with self._require().acquire() as conn:
+                status: str = await conn.execute(sql, *args)
+        except _DOWN as exc:
+            raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+        count = status.rsplit(" ", 1)[-1]
+        return int(count) if count.isdigit() else 0
 
     async def campaign_meta(self, campaign: str) -> CampaignMeta | None:
         rows = await self._fetch(
@@ -290,6 +341,10 @@ class PostgresStore:
                 return list(await conn.fetch(sql, *args))
         except _DOWN as exc:
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+
+
+def _vote(row: Any) -> LedgerVote:
+    return LedgerVote(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
 
 
 def public_url(dsn: str) -> str:

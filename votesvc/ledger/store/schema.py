@@ -67,6 +67,40 @@ CREATE TABLE campaign_meta (
 # How the voter was verified: none, sms or partner:<id> (votesvc.entry, field m).
 _VOTE_METHOD = "ALTER TABLE votes ADD COLUMN method TEXT NOT NULL DEFAULT 'none'"
 
+# The organisers' console (votesvc.admin). Accounts belong to the ledger, not to one
+# campaign; a password is kept only as its argon2 hash (the PHC string).
+_ADMIN_ACCOUNTS = """
+CREATE TABLE admin_accounts (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at    BIGINT NOT NULL,
+    signed_in_at  BIGINT
+)"""
+
+# A session is known by the SHA-256 of its cookie's token: the table alone opens none.
+_ADMIN_SESSIONS = """
+CREATE TABLE admin_sessions (
+    token_hash TEXT PRIMARY KEY,
+    account    TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    seen_at    BIGINT NOT NULL
+)"""
+
+# Wrong passwords per account and client network prefix (a keyed hash, never the address).
+_ADMIN_FAILURES = """
+CREATE TABLE admin_signin_failures (
+    account TEXT NOT NULL,
+    prefix  TEXT NOT NULL,
+    at      BIGINT NOT NULL
+)"""
+
+_ADMIN_INDEXES = (
+    "CREATE INDEX admin_sessions_account ON admin_sessions (account)",
+    "CREATE INDEX admin_signin_failures_by ON admin_signin_failures (account, prefix, at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -97,5 +131,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         # database rewrites the table's rows to add the column.
         sqlite=(_VOTE_METHOD,),
         postgres=(_VOTE_METHOD,),
+    ),
+    Migration(
+        4,
+        "organisers' console: accounts, sessions, sign-in failures",
+        sqlite=(
+            _ADMIN_ACCOUNTS + " WITHOUT ROWID",
+            _ADMIN_SESSIONS + " WITHOUT ROWID",
+            _ADMIN_FAILURES,
+            *_ADMIN_INDEXES,
+        ),
+        postgres=(_ADMIN_ACCOUNTS, _ADMIN_SESSIONS, _ADMIN_FAILURES, *_ADMIN_INDEXES),
     ),
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -23,7 +24,7 @@ from votesvc.ledger.store.base import (
     NomineeTotal,
     StoreUnavailable,
     VoteRow,
-    audit_detail,
+    VoteSelection,
 )
 from votesvc.ledger.store.schema import MIGRATIONS
 from votesvc.meta import CampaignMeta
@@ -33,6 +34,13 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 _CHUNK = 5000
+_IDS_PER_STATEMENT = 500  # well under SQLite's bound on host parameters
+_PLACEHOLDER = re.compile(r"\$(\d+)")  # PostgreSQL's $1 is SQLite's ?1
+_VOTE_COLUMNS = "vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason, method"
+
+
+class _Changed(Exception):
+    """Inside a transaction: roll it back, the votes are not as expected."""
 
 
 class SqliteStore:
@@ -133,24 +141,58 @@ class SqliteStore:
         return list(history.items())
 
     async def totals(
-        self, campaign: str, *, window: tuple[int, int] | None = None
+        self,
+        campaign: str,
+        *,
+        window: tuple[int, int] | None = None,
+        excluding: Sequence[str] = (),
     ) -> list[NomineeTotal]:
         start, end = window or ALL_TIME
-        rows = await self._fetch(
+        sql = (
             "SELECT nominee, COUNT(*), MAX(accepted_at) FROM votes"
             " WHERE campaign = ? AND NOT void AND accepted_at BETWEEN ? AND ?"
-            " GROUP BY nominee",
-            (campaign, start, end),
         )
+        params = (campaign, start, end)
+        if not excluding:
+            rows = await self._fetch(sql + " GROUP BY nominee", params)
+        else:
+
+            def without(conn: sqlite3.Connection) -> list[Any]:
+                # A temporary table on this connection: no write lock on the ledger.
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS excluded (vote_id TEXT PRIMARY KEY)")
+                conn.execute("DELETE FROM excluded")
+                try:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO excluded VALUES (?)", ((i,) for i in excluding)
+                    )
+                    return conn.execute(
+                        sql + " AND vote_id NOT IN (SELECT vote_id FROM excluded) GROUP BY nominee",
+                        params,
+                    ).fetchall()
+                finally:
+                    conn.execute("DELETE FROM excluded")
+
+            rows = await self._run(without)
         return [NomineeTotal(nominee, votes, reached) for nominee, votes, reached in rows]
 
-    async def count(self, campaign: str, *, void: bool | None = None) -> int:
-        sql = "SELECT COUNT(*) FROM votes WHERE campaign = ?"
-        params: tuple[Any, ...] = (campaign,)
+    async def count(
+        self, campaign: str, *, void: bool | None = None, window: tuple[int, int] | None = None
+    ) -> int:
+        start, end = window or ALL_TIME
+        sql = "SELECT COUNT(*) FROM votes WHERE campaign = ? AND accepted_at BETWEEN ? AND ?"
+        params: tuple[Any, ...] = (campaign, start, end)
         if void is not None:
             sql += " AND void = ?"
             params += (void,)
         rows = await self._fetch(sql, params)
+        return int(rows[0][0])
+
+    async def voters(self, campaign: str, *, window: tuple[int, int]) -> int:
+        rows = await self._fetch(
+            "SELECT COUNT(DISTINCT phone_hash) FROM votes"
+            " WHERE campaign = ? AND accepted_at BETWEEN ? AND ?",
+            (campaign, *window),
+        )
         return int(rows[0][0])
 
     async def existing_ids(self, campaign: str, vote_ids: Sequence[str]) -> set[str]:
@@ -189,55 +231,58 @@ class SqliteStore:
         finally:
             await self._run(lambda _: conn.close())
 
-    async def void(
-        self,
-        campaign: str,
-        *,
-        vote_ids: Sequence[str] = (),
-        phone_hash: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
-        reason: str,
-        audit: AuditEntry,
-    ) -> list[LedgerVote]:
-        returning = (
-            " RETURNING vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason,"
-            " method"
+    async def select_valid(self, campaign: str, selection: VoteSelection) -> list[LedgerVote]:
+        sql = (
+            f"SELECT {_VOTE_COLUMNS} FROM votes WHERE campaign = ? AND NOT void"
+            " AND accepted_at >= ? AND accepted_at < ?"
         )
+        params: tuple[Any, ...] = (campaign, selection.start, selection.end)
+        if selection.phone_hash is not None:
+            sql += " AND phone_hash = ?"
+            params += (selection.phone_hash,)
+        if selection.nominee is not None:
+            sql += " AND nominee = ?"
+            params += (selection.nominee,)
+        if not selection.vote_ids:
+            rows = await self._fetch(sql, params)
+        else:
+            rows = []
+            ids = sorted(set(selection.vote_ids))
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                rows += await self._fetch(sql + f" AND vote_id IN ({marks})", (*params, *chunk))
+        votes = [_vote(row) for row in rows]
+        return sorted(votes, key=lambda vote: (vote.accepted_at, vote.vote_id))
 
-        def void(conn: sqlite3.Connection) -> list[LedgerVote]:
+    async def void(
+        self, campaign: str, vote_ids: Sequence[str], *, reason: str, audit: AuditEntry
+    ) -> list[LedgerVote] | None:
+        ids = sorted(set(vote_ids))
+        if not ids:
+            return []
+
+        def void(conn: sqlite3.Connection) -> list[LedgerVote] | None:
             rows: list[Any] = []
-            with _transaction(conn):
-                if phone_hash is not None:
-                    rows += conn.execute(
-                        "UPDATE votes SET void = TRUE, void_reason = ?"
-                        " WHERE campaign = ? AND NOT void AND phone_hash = ?"
-                        " AND accepted_at >= ? AND accepted_at < ?" + returning,
-                        (reason, campaign, phone_hash, since or 0, until or 2**62),
-                    ).fetchall()
-                for start in range(0, len(vote_ids), 500):
-                    chunk = list(vote_ids[start : start + 500])
-                    marks = ",".join("?" * len(chunk))
-                    rows += conn.execute(
-                        "UPDATE votes SET void = TRUE, void_reason = ?"
-                        f" WHERE campaign = ? AND NOT void AND vote_id IN ({marks})" + returning,
-                        (reason, campaign, *chunk),
-                    ).fetchall()
-                if not rows:
-                    return []
-                conn.execute(
-                    "INSERT INTO audit_log (campaign, at, actor, action, detail, reason)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        campaign,
-                        audit.at,
-                        audit.actor,
-                        audit.action,
-                        audit_detail(audit.detail, [row[0] for row in rows]),
-                        audit.reason,
-                    ),
-                )
-            return [LedgerVote(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7]) for r in rows]
+            try:
+                with _transaction(conn):
+                    for chunk in _chunks(ids):
+                        marks = ",".join("?" * len(chunk))
+                        rows += conn.execute(
+                            "UPDATE votes SET void = TRUE, void_reason = ?"
+                            f" WHERE campaign = ? AND NOT void AND vote_id IN ({marks})"
+                            f" RETURNING {_VOTE_COLUMNS}",
+                            (reason, campaign, *chunk),
+                        ).fetchall()
+                    if len(rows) != len(ids):
+                        raise _Changed
+                    conn.execute(
+                        "INSERT INTO audit_log (campaign, at, actor, action, detail, reason)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (campaign, audit.at, audit.actor, audit.action, audit.detail, audit.reason),
+                    )
+            except _Changed:
+                return None
+            return sorted((_vote(row) for row in rows), key=lambda v: (v.accepted_at, v.vote_id))
 
         return await self._run(void)
 
@@ -248,13 +293,41 @@ class SqliteStore:
             (campaign, audit.at, audit.actor, audit.action, audit.detail, audit.reason),
         )
 
-    async def audit_log(self, campaign: str) -> list[AuditEntry]:
-        rows = await self._fetch(
-            "SELECT at, actor, action, detail, reason FROM audit_log WHERE campaign = ?"
-            " ORDER BY id",
-            (campaign,),
-        )
-        return [AuditEntry(*row) for row in rows]
+    async def audit_log(
+        self,
+        campaign: str,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        last: int | None = None,
+    ) -> list[AuditEntry]:
+        sql = "SELECT id, at, actor, action, detail, reason FROM audit_log WHERE campaign = ?"
+        params: tuple[Any, ...] = (campaign,)
+        for clause, value in (
+            (" AND action = ?", action),
+            (" AND actor = ?", actor),
+            (" AND at >= ?", since),
+            (" AND at < ?", until),
+        ):
+            if value is not None:
+                sql += clause
+                params += (value,)
+        sql += " ORDER BY id DESC"
+        if last is not None:
+            sql += " LIMIT ?"
+            params += (last,)
+        rows = await self._fetch(sql, params)
+        return [AuditEntry(*row[1:]) for row in reversed(rows)]
+
+    async def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        rows = await self._fetch(_PLACEHOLDER.sub(r"?\1", sql), args)
+        return [tuple(row) for row in rows]
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        statement = _PLACEHOLDER.sub(r"?\1", sql)
+        return await self._run(lambda conn: conn.execute(statement, args).rowcount)
 
     async def campaign_meta(self, campaign: str) -> CampaignMeta | None:
         rows = await self._fetch(
@@ -276,6 +349,16 @@ class SqliteStore:
 
     async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         return await self._run(lambda conn: conn.execute(sql, params).fetchall())
+
+
+def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
+    return [
+        ids[start : start + _IDS_PER_STATEMENT] for start in range(0, len(ids), _IDS_PER_STATEMENT)
+    ]
+
+
+def _vote(row: Sequence[Any]) -> LedgerVote:
+    return LedgerVote(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
 
 
 class _transaction:
