@@ -1,11 +1,21 @@
-"""Waiting while something is down: doubling delays, cut short by a stop event."""
+"""Waiting while something is down: doubling delays, cut short by a stop event.
+
+:data:`REDIS_DOWN` is what "Redis cannot be reached" raises, for the ledger
+side's waits and retries: redis-py's errors, the socket's, and the cluster
+client's RedisClusterException, which is no RedisError and is what it raises
+once no node of the cluster answers ("Redis Cluster cannot be connected").
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
-__all__ = ["Backoff", "wait_or_stop"]
+from redis.exceptions import RedisClusterException, RedisError
+
+__all__ = ["REDIS_DOWN", "Backoff", "wait_or_stop"]
+
+REDIS_DOWN: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
 
 _BACKOFF_START = 0.05
 

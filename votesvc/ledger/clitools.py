@@ -22,13 +22,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from redis.exceptions import RedisError
-
 from votesvc.campaign import Campaign, load_campaign
 from votesvc.connection import RedisClient
 from votesvc.days import system_clock
 from votesvc.errors import ConfigError
 from votesvc.keys import Keys
+from votesvc.ledger.backoff import REDIS_DOWN
 from votesvc.ledger.flusher import Flusher
 from votesvc.ledger.runner import build_flusher, flusher_client
 from votesvc.ledger.store import (
@@ -137,7 +136,7 @@ def run_with_tools(settings: Settings, body: Body) -> int:
         except StoreUnavailable as exc:
             print(f"votesvc: the ledger database is unavailable: {exc}", file=sys.stderr)
             return 1
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             print(f"votesvc: Redis is unavailable: {exc}", file=sys.stderr)
             return 1
         finally:

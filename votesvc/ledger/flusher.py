@@ -37,12 +37,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from votesvc.connection import RedisClient
 from votesvc.days import Clock, system_clock
 from votesvc.keys import Keys
-from votesvc.ledger.backoff import Backoff, wait_or_stop
+from votesvc.ledger.backoff import REDIS_DOWN, Backoff, wait_or_stop
 from votesvc.ledger.entries import Entries, StreamId, format_stream_id, parse_stream_id, text
 from votesvc.ledger.heartbeat import Heartbeat, consumer_name, ended_here
 from votesvc.ledger.store import Store, StoreUnavailable
@@ -135,7 +135,7 @@ class Flusher:
                 try:
                     full = await self.step(stop)
                     backoff.reset()
-                except (RedisError, OSError) as exc:
+                except REDIS_DOWN as exc:
                     self._groups_ready = False
                     self._redis_log.warn("flusher cannot reach Redis (%s); retrying", exc)
                     await backoff.wait(stop)
@@ -149,7 +149,7 @@ class Flusher:
         finally:
             try:
                 await self.settle()
-            except (RedisError, OSError) as exc:
+            except REDIS_DOWN as exc:
                 log.warning("last batch written but not acknowledged (%s)", exc)
 
     async def step(self, stop: asyncio.Event | None = None) -> bool:
@@ -254,7 +254,7 @@ class Flusher:
         """
         await self._heartbeat.forget()
         for stream in self._streams:
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*REDIS_DOWN):
                 mine = await self._client.xpending_range(
                     stream, GROUP, "-", "+", 1, consumername=self.consumer
                 )

@@ -59,7 +59,8 @@ async def _stream(client: RedisClient, stream: str) -> tuple[int, int | None]:
     oldest: int | None = None
     if pending:
         summary: Any = await client.xpending(stream, GROUP)
-        oldest = _ms(summary["min"])
+        # None: acknowledged since XINFO GROUPS (a flusher works meanwhile)
+        oldest = None if summary["min"] is None else _ms(summary["min"])
     elif unread:
         after = "(" + text(group["last-delivered-id"])
         first = await client.xrange(stream, min=after, count=1)

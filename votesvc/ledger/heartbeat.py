@@ -27,20 +27,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import re
 import secrets
 import socket
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from votesvc.connection import RedisClient
 from votesvc.keys import Keys
+from votesvc.ledger.backoff import REDIS_DOWN
+from votesvc.logs import ThrottledLog
 from votesvc.processes import pid_alive, pid_scope
 from votesvc.scripts import load_script
 
 __all__ = ["BEAT_EVERY", "Heartbeat", "consumer_name", "ended_here", "live_flushers"]
+
+log = logging.getLogger(__name__)
 
 BEAT_EVERY = 1.0  # seconds between heartbeats, at most
 FORGET_AFTER = 3600.0  # seconds after which a silent flusher's entry is dropped
@@ -81,6 +84,7 @@ class Heartbeat:
         self._key = keys.flushers()
         self._consumer = consumer
         self.every = min(every, BEAT_EVERY)
+        self._failed = ThrottledLog(log, every=10.0)
 
     async def beat(self) -> None:
         """Record that this flusher is alive now; raises RedisError when Redis fails."""
@@ -89,17 +93,25 @@ class Heartbeat:
     async def run(self, stop: asyncio.Event) -> None:
         """Beat every ``every`` seconds until ``stop`` is set (or the task is cancelled).
 
-        A failed beat is not logged: the flusher reports Redis outages itself.
+        A beat that fails because Redis is down is not logged: the flusher
+        reports Redis outages itself. Whatever a beat raises, the beating goes
+        on, since a flusher that stops beating looks stopped to ``restore``:
+        redis-py's cluster client has raised AttributeError (a connection closed
+        under a call while it learnt the cluster again, in an outage).
         """
         while not stop.is_set():
-            with contextlib.suppress(RedisError, OSError):
+            try:
                 await self.beat()
+            except REDIS_DOWN:
+                pass
+            except Exception as exc:
+                self._failed.warn("flusher heartbeat failed (%r); beating on", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.every)
 
     async def forget(self) -> None:
         """Delete this flusher's entry (on a clean exit); a Redis failure is ignored."""
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*REDIS_DOWN):
             await self._client.hdel(self._key, self._consumer)
 
 

@@ -20,12 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from redis.exceptions import RedisError
-
 from votesvc.campaign import Campaign
 from votesvc.connection import RedisClient, connect
 from votesvc.keys import Keys
-from votesvc.ledger.backoff import Backoff
+from votesvc.ledger.backoff import REDIS_DOWN, Backoff
 from votesvc.ledger.store import Store, StoreUnavailable, build_store
 from votesvc.logs import ThrottledLog
 from votesvc.meta import (
@@ -40,6 +38,8 @@ from votesvc.settings import Settings
 __all__ = ["check_stored_meta", "set_up_before_serving", "settle_campaign", "settle_until"]
 
 log = logging.getLogger(__name__)
+
+_DOWN: tuple[type[Exception], ...] = (StoreUnavailable, *REDIS_DOWN)  # waited out, retried
 
 
 async def settle_campaign(
@@ -93,7 +93,7 @@ async def settle_until(
         try:
             await store.open()
             return await settle_campaign(store, client, keys, campaign, settings)
-        except (StoreUnavailable, RedisError, OSError) as exc:
+        except _DOWN as exc:
             down.warn("campaign %s not set up yet (%s); retrying", campaign.id, exc)
             await backoff.wait(stop)
     return None
@@ -119,7 +119,7 @@ async def set_up_before_serving(settings: Settings, campaign: Campaign) -> None:
                 await store.close()
         else:
             await campaign_from_mirror(client, keys, campaign, settings)
-    except (StoreUnavailable, RedisError, OSError) as exc:
+    except _DOWN as exc:
         log.warning("campaign %s not set up at start (%s); the workers retry", campaign.id, exc)
     finally:
         await client.aclose()
