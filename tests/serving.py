@@ -39,6 +39,7 @@ class Serve:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # the teardown kills its workers too
             )
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -62,7 +63,7 @@ def serve(tmp_path: Path) -> Iterator[list[Serve]]:
     yield started
     for run in started:
         if run.proc.poll() is None:
-            run.proc.kill()
+            os.killpg(run.proc.pid, signal.SIGKILL)  # with --workers N, the workers too
             run.proc.wait(timeout=10)
     leftover = EmbeddedRedis(tmp_path / "data")
     if leftover.ping():

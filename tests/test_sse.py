@@ -233,7 +233,11 @@ def test_sigterm_ends_open_streams_and_the_server_exits(
     log = tmp_path / "serve.log"
     with log.open("wb") as stderr:
         process = subprocess.Popen(
-            [*command, "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+            [*command, "--workers", str(workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,  # a failed test kills the workers too (they flush!)
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -256,7 +260,7 @@ def test_sigterm_ends_open_streams_and_the_server_exits(
                 stream.__exit__(None, None, None)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     errors = log.read_text()
     assert status == 0, errors
@@ -269,7 +273,9 @@ def _wait_until_serving(http: httpx.Client, url: str, process: subprocess.Popen[
     def serving() -> bool:
         assert process.poll() is None, "votesvc serve exited at start-up"
         try:
-            return http.get(f"{url}/v1/tally").status_code == 200
+            # Every worker has its first snapshot: with several, any of them may
+            # take the next connection, and one without a snapshot answers 503.
+            return all(http.get(f"{url}/v1/tally").status_code == 200 for _ in range(8))
         except httpx.TransportError:
             return False
 
