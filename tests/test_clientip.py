@@ -88,3 +88,15 @@ def test_prefix_key_groups_a_network(one: str, other: str, same: bool) -> None:
     assert len(key) == 16
     assert key != client_ip.key(one, None)  # a prefix is not hashed like an address
     assert one not in key
+
+
+def test_a_vote_gets_both_hashes_from_one_cached_lookup() -> None:
+    client_ip = ClientIP(PROXIES, b"k" * 32)
+    ip_hash, prefix_hash = client_ip.client("10.0.0.2", "192.0.2.1")
+    assert ip_hash == client_ip.key("10.0.0.2", "192.0.2.1") == client_ip.hash("192.0.2.1")
+    assert prefix_hash == client_ip.prefix_key("192.0.2.200", None)  # one /24
+    assert prefix_hash != client_ip.prefix_key("192.0.3.1", None)
+    assert client_ip.client("10.0.0.2", "192.0.2.1") is client_ip.client("10.0.0.2", "192.0.2.1")
+    v6 = client_ip.client("2001:db8:1:2::1", None)
+    assert v6[1] == client_ip.prefix_key("2001:db8:1:ffff::9", None)  # one /48
+    assert v6[0] != client_ip.key("2001:db8:1:ffff::9", None)  # two /64s

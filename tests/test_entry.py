@@ -33,7 +33,9 @@ async def test_cast_vote_writes_exactly_the_entry_fields(redis: aioredis.Redis) 
     assert nominee is not None
     phone_hash = hash_phone(SECRET, phone(1))
     before = time.time()
-    status, _, vote_id = await caster.cast(nominee, phone_hash, "00000000000000ab")
+    status, _, vote_id = await caster.cast(
+        nominee, phone_hash, "00000000000000ab", prefix_hash="00000000000000cd"
+    )
     after = time.time()
     assert status == ACCEPTED
     entries: Any = await redis.xrange(keys.stream(keys.shard_of(phone_hash)))
@@ -43,7 +45,13 @@ async def test_cast_vote_writes_exactly_the_entry_fields(redis: aioredis.Redis) 
     # accepted at the Redis server's time (this machine's clock), not the caster's clock
     assert (before - 1) * 1000 <= entry.accepted_at <= (after + 1) * 1000
     assert entry == VoteEntry(
-        vote_id, entry.accepted_at, "N03", phone_hash, "00000000000000ab", UNVERIFIED
+        vote_id,
+        entry.accepted_at,
+        "N03",
+        phone_hash,
+        "00000000000000ab",
+        UNVERIFIED,
+        "0" * 14 + "cd",
     )
 
 
@@ -147,7 +155,34 @@ def test_an_entry_of_the_previous_release_without_a_method_is_unverified() -> No
     assert VoteEntry.from_fields(raw) == VoteEntry("019aa8", 1, "N07", "ab", "cd", UNVERIFIED)
 
 
-@pytest.mark.parametrize("missing", [name for name in ENTRY_FIELDS if name != "m"])
+def test_an_entry_of_the_previous_release_without_a_prefix_has_none() -> None:
+    raw = {b"id": b"019aa8", b"ts": b"1", b"n": b"N07", b"p": b"ab", b"ip": b"cd", b"m": b"sms"}
+    assert VoteEntry.from_fields(raw).prefix_hash == ""
+
+
+async def test_each_vote_of_a_batch_records_its_prefix(votes: Votes) -> None:
+    nominee = votes.campaign.nominee("N02")
+    assert nominee is not None
+    batch = [
+        votes.caster.cast(nominee, hashed(n), f"{n:016x}", key, prefix_hash=prefix)
+        for n, key, prefix in ((1, "", "a" * 16), (2, "k-2", "b" * 16), (3, "", ""))
+    ]
+    outcomes = await asyncio.gather(*batch)
+    assert [status for status, _, _ in outcomes] == [ACCEPTED] * 3
+    found = {}
+    for stream in votes.keys.streams():
+        entries: Any = await votes.redis.xrange(stream)
+        for _, fields in entries:
+            entry = VoteEntry.from_fields(fields)
+            found[entry.vote_id] = (entry.prefix_hash, entry.ip_hash)
+    assert found == {
+        outcomes[0][2]: ("a" * 16, f"{1:016x}"),
+        outcomes[1][2]: ("b" * 16, f"{2:016x}"),
+        outcomes[2][2]: ("", f"{3:016x}"),
+    }
+
+
+@pytest.mark.parametrize("missing", [name for name in ENTRY_FIELDS if name not in ("m", "px")])
 def test_a_missing_field_is_malformed(missing: str) -> None:
     entry = VoteEntry("019aa8", 1, "N07", "ab", "cd", "sms")
     raw = {name.encode(): value.encode() for name, value in entry.fields().items()}

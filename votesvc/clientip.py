@@ -5,11 +5,14 @@ The client is the socket peer. Only when the peer is a trusted proxy is its
 itself a trusted proxy counts (addresses further left are the client's own
 claims). IPv6 clients are limited per /64, the block one subscriber gets.
 
-Resolving and hashing cost more than the vote itself, so :meth:`ClientIP.key`
-keeps the hash in one bounded cache keyed by what the client writes least:
-the peer when no proxy is trusted (the header is ignored), else the resolved
-address. Never by the header itself: a client writes whatever it likes there,
-so 3,000 requests with 8 KB headers would hold 24.6 MB.
+Resolving and hashing cost more than the vote itself, so :meth:`ClientIP.client`
+keeps both hashes a vote records, of the address and of its network prefix
+(IPv4 /24, IPv6 /48), in one bounded cache keyed by what the client writes
+least: the peer when no proxy is trusted (the header is ignored), else the
+resolved address. Never by the header itself: a client writes whatever it
+likes there, so 3,000 requests with 8 KB headers would hold 24.6 MB. A vote
+from a client seen before costs one lookup; the two HMACs are paid once per
+client.
 
 Only the last :data:`FORWARDED_MAX` bytes of ``X-Forwarded-For`` are read
 (:func:`keep_last_hops`): the hops that count are the right-most ones, which
@@ -66,15 +69,17 @@ class ClientIP:
     def __init__(self, trusted_proxies: Sequence[_Network], secret: bytes) -> None:
         self._trusted = tuple(trusted_proxies)
         self._secret = secret
-        # peer (no proxy trusted) or resolved address -> hash; both are short strings
-        # and share one map safely: resolve() returns its own results unchanged.
-        self._cache: dict[str | None, str] = {}
+        # peer (no proxy trusted) or resolved address -> (IP hash, prefix hash); both
+        # keys are short strings and share one map safely: resolve() returns its own
+        # results unchanged.
+        self._cache: dict[str | None, tuple[str, str]] = {}
         # an address as a peer or a proxy wrote it -> (what it counts as, trusted?):
         # parsing costs more than the rest of resolve(); only real addresses are kept.
         self._addresses: dict[str, tuple[str, bool]] = {}
 
-    def key(self, peer: str | None, forwarded_for: str | None) -> str:
-        """The per-IP limit's key (a keyed hash) for this peer and ``X-Forwarded-For``.
+    def client(self, peer: str | None, forwarded_for: str | None) -> tuple[str, str]:
+        """(:meth:`key`, :meth:`prefix_key`) of this peer and ``X-Forwarded-For``, from
+        one cached lookup: what a vote records of where it came from.
 
         ``forwarded_for`` is ignored unless some proxy is trusted.
         """
@@ -84,8 +89,19 @@ class ClientIP:
         if cached is None:
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
-            cached = self._cache[cache_key] = self.hash(self.resolve(cache_key, None))
+            client = self.resolve(cache_key, None)
+            cached = self._cache[cache_key] = (
+                self.hash(client),
+                _prefix_hash(self._secret, client),
+            )
         return cached
+
+    def key(self, peer: str | None, forwarded_for: str | None) -> str:
+        """The per-IP limit's key (a keyed hash) for this peer and ``X-Forwarded-For``.
+
+        ``forwarded_for`` is ignored unless some proxy is trusted.
+        """
+        return self.client(peer, forwarded_for)[0]
 
     def _address(self, text: str) -> tuple[str, bool] | None:
         """(what ``text`` counts as, whether it is a trusted proxy), or None if no address."""
@@ -130,18 +146,10 @@ class ClientIP:
 
         The prefix is the IPv4 /24 or IPv6 /48 around the resolved client: the
         unit the verification limits count, since one subscriber or one NAT
-        gateway can hold many addresses inside it.
+        gateway can hold many addresses inside it; the ledger keeps it with
+        each vote, for the organisers' suspicious-activity signals.
         """
-        client = self.resolve(peer, forwarded_for if self._trusted else None)
-        try:
-            network = ip_network(client, strict=False)
-        except ValueError:  # "unknown": no address at all
-            prefix = client
-        else:
-            size = 24 if network.version == 4 else 48
-            prefix = str(network.supernet(new_prefix=size) if network.prefixlen > size else network)
-        digest = hmac.new(self._secret, b"prefix:" + prefix.encode(), hashlib.sha256)
-        return digest.hexdigest()[:16]
+        return self.client(peer, forwarded_for)[1]
 
     def trusts(self, peer: str | None) -> bool:
         """Whether the socket peer is a trusted proxy (its ``X-Forwarded-*`` count)."""
@@ -170,3 +178,16 @@ class ClientIP:
         """The keyed hash (16 hex digits) of a resolved client address."""
         digest = hmac.new(self._secret, b"ip:" + client.encode(), hashlib.sha256)
         return digest.hexdigest()[:16]
+
+
+def _prefix_hash(secret: bytes, client: str) -> str:
+    """The keyed hash (16 hex digits) of the network prefix around a resolved client."""
+    try:
+        network = ip_network(client, strict=False)
+    except ValueError:  # "unknown": no address at all
+        prefix = client
+    else:
+        size = 24 if network.version == 4 else 48
+        prefix = str(network.supernet(new_prefix=size) if network.prefixlen > size else network)
+    digest = hmac.new(secret, b"prefix:" + prefix.encode(), hashlib.sha256)
+    return digest.hexdigest()[:16]

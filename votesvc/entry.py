@@ -17,6 +17,9 @@ ip     client IP hash (16 hex digits)
 m      verification method: ``none`` (unverified campaign), ``sms``
        (votesvc's own SMS code) or ``partner:<id>``; absent from entries
        written before it existed, which read as ``none``
+px     client network prefix hash (16 hex digits: the IPv4 /24 or IPv6
+       /48 around the client, keyed as ``ClientIP.prefix_key``); absent
+       from entries written before it existed, which read as ""
 =====  ==========================================================
 """
 
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 
 __all__ = ["ENTRY_FIELDS", "UNVERIFIED", "VoteEntry"]
 
-ENTRY_FIELDS = ("id", "ts", "n", "p", "ip", "m")
+ENTRY_FIELDS = ("id", "ts", "n", "p", "ip", "m", "px")
 """The fields of a vote stream entry, in the order ``cast_vote.lua`` writes them."""
 
 UNVERIFIED = "none"
@@ -44,6 +47,7 @@ class VoteEntry:
     phone_hash: str
     ip_hash: str
     method: str = UNVERIFIED
+    prefix_hash: str = ""  # "" for an entry written before the prefix was kept
 
     @classmethod
     def from_fields(cls, fields: Mapping[bytes, bytes]) -> VoteEntry:
@@ -55,6 +59,7 @@ class VoteEntry:
             fields[b"p"].decode(),
             fields[b"ip"].decode(),
             fields[b"m"].decode() if b"m" in fields else UNVERIFIED,
+            fields[b"px"].decode() if b"px" in fields else "",
         )
 
     def fields(self) -> dict[str, str]:
@@ -66,5 +71,6 @@ class VoteEntry:
             self.phone_hash,
             self.ip_hash,
             self.method,
+            self.prefix_hash,
         )
         return dict(zip(ENTRY_FIELDS, values, strict=True))

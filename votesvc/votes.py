@@ -81,6 +81,7 @@ class Ballot:
     nominee: Nominee
     phone_hash: str
     ip_hash: str
+    prefix_hash: str  # the client's network prefix, keyed: the stream entry's ``px``
     key: str  # the idempotency key, "" if none
     method: str  # how the voter was verified: the stream entry's ``m`` (votesvc.entry)
     future: asyncio.Future[Outcome]
@@ -164,16 +165,21 @@ class VoteCaster:
         ip_hash: str,
         key: str = "",
         method: str = UNVERIFIED,
+        prefix_hash: str = "",
     ) -> asyncio.Future[Outcome]:
         """Queue one ballot (``key``: its idempotency key); the future resolves to its outcome.
 
         ``method`` is how the voter was verified, as the stream entry records it
         (``none``, ``sms``, ``partner:<id>``): non-empty, without spaces.
+        ``prefix_hash``: the keyed hash of the client's network prefix
+        (``ClientIP.client``), hex, "" if unknown.
         The future raises :class:`RedisUnavailable` when its batch's call failed.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
-        self._queue.append(Ballot(nominee, phone_hash, ip_hash, key, method, future, loop.time()))
+        self._queue.append(
+            Ballot(nominee, phone_hash, ip_hash, prefix_hash, key, method, future, loop.time())
+        )
         if not self._kick_pending and self._in_flight < self._in_flight_max:
             # Wait one loop turn so every request already readable joins the batch.
             self._kick_pending = True
@@ -340,8 +346,8 @@ class VoteCaster:
             nominee = ballot.nominee
             ip_hash = ballot.ip_hash
             packed.append(
-                f"{phone_hash} {ip_hash} {vote_id} {nominee.code} {index} {nominee.id} "
-                f"{ip_numbers.get(ip_hash, 0)} {ballot.method} {ballot.key}"
+                f"{phone_hash} {ip_hash} {ballot.prefix_hash} {vote_id} {nominee.code} {index} "
+                f"{nominee.id} {ip_numbers.get(ip_hash, 0)} {ballot.method} {ballot.key}"
             )
         call_keys = shard_keys + ip_keys
         if self._stats is not None:

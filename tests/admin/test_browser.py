@@ -255,7 +255,7 @@ def test_a_form_without_its_csrf_token_is_refused(context: Any, site: LiveServer
 def test_a_viewer_is_refused_a_void(context: Any, site: LiveServer) -> None:
     page = context.new_page()
     sign_in(page, site, "vic")
-    expect(page.locator(".menu a")).to_have_count(3)  # no 作废选票 for a viewer
+    expect(page.locator(".menu a")).to_have_count(4)  # no 作废选票, 认证结果, 导出 for a viewer
     answer = page.goto(site.url + "/admin/void")
     assert answer is not None
     assert answer.status == 403

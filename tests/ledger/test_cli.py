@@ -33,6 +33,7 @@ from votesvc.campaign import Campaign
 from votesvc.cli import main
 from votesvc.entry import VoteEntry
 from votesvc.keys import Keys
+from votesvc.ledger.export import COLUMNS
 from votesvc.ledger.flusher import GROUP
 from votesvc.ledger.heartbeat import Heartbeat, live_flushers
 from votesvc.ledger.store import VoteRow, build_store
@@ -134,22 +135,17 @@ def test_flush_once_and_export_with_digest(
     digest = hashlib.sha256(data).hexdigest()
     assert (tmp_path / "out" / "ledger.csv.sha256").read_text() == f"{digest}  ledger.csv\n"
     assert digest in out
-    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert len(rows) == 25
-    assert list(rows[0]) == [
-        "vote_id",
-        "nominee",
-        "phone_hash",
-        "accepted_at",
-        "void",
-        "void_reason",
-        "method",
-    ]
+    assert list(rows[0]) == list(COLUMNS)
     assert {row["vote_id"] for row in rows} == {vote_id for _, vote_id, _ in cast}
     void_rows = [row for row in rows if row["void"] == "true"]
     assert [(r["vote_id"], r["void_reason"]) for r in void_rows] == [(cast[0][1], "duplicate SIM")]
-    assert all(len(row["phone_hash"]) == 64 for row in rows)
-    assert rows[0]["accepted_at"].endswith("+00:00")
+    assert all(len(row["phone_ref"]) == 64 for row in rows)
+    # Every vote came from the test client's network (198.51.100.0/24): one keyed ref.
+    assert len({row["prefix_ref"] for row in rows}) == 1
+    assert len(rows[0]["prefix_ref"]) == 64
+    assert rows[0]["accepted_at"].endswith("+08:00")  # the campaign's zone
     assert {row["method"] for row in rows} == {"none"}  # an unverified campaign
 
 

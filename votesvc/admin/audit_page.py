@@ -1,5 +1,6 @@
 # ruff: noqa: RUF001  (the page speaks Chinese: full-width punctuation)
-"""审计日志, the audit log: every void, restore, export, sign-in and account change.
+"""审计日志, the audit log: every void, certification, restore, export, sign-in and
+account change.
 
 Read from the ledger's ``audit_log`` (the command line writes the same rows),
 newest first, filtered by action, person and time (in the campaign's zone).
@@ -17,6 +18,7 @@ from typing import Any
 from votesvc.admin.html import Viewer, esc, layout, notice, number
 from votesvc.campaign import Campaign
 from votesvc.ledger.store import AuditEntry
+from votesvc.ledger.suspects import TITLES_ZH
 from votesvc.ledger.times import zh_time
 
 __all__ = ["ACTIONS", "AuditFilter", "audit_page", "parse_filter"]
@@ -96,8 +98,15 @@ def _void_detail(detail: dict[str, Any], campaign: Campaign) -> str:
         how = "按手机号（只保存加密后的号码）"
     elif detail.get("nominee"):
         how = f"按候选人 {_name(campaign, str(detail['nominee']))}"
+        if detail.get("prefixes"):
+            how += f"、{number(len(detail['prefixes']))} 个网段"
+    elif detail.get("prefixes"):
+        how = f"按 {number(len(detail['prefixes']))} 个网段"
     else:
         how = f"按 {number(len(detail.get('vote_ids', [])))} 个选票编号"
+    signal = TITLES_ZH.get(str(detail.get("signal")))
+    if signal is not None:
+        how = f"可疑活动“{signal}”，{how}"
     since, until = detail.get("since"), detail.get("until")
     if since is not None or until is not None:
         start = "最早" if since is None else zh_time(int(since), tz)
@@ -111,6 +120,27 @@ def _void_detail(detail: dict[str, Any], campaign: Campaign) -> str:
     text = f"作废 {number(int(detail.get('count', 0)))} 张（{how}）"
     if losses:
         text += f"：{losses}"
+    if detail.get("via") == "command line":
+        text += "。在命令行上操作"
+    return text
+
+
+def _certify_detail(detail: dict[str, Any]) -> str:
+    """The certification: the counts, the digest and the award table, in words."""
+    award = detail.get("award") or []
+    places = [int(row.get("place", 0)) for row in award]
+    ranking = "；".join(
+        f"{'并列' if places.count(int(row.get('place', 0))) > 1 else ''}第{row.get('place')}名 "
+        f"{row.get('name')}（{row.get('id')}）{number(int(row.get('votes', 0)))} 票"
+        f"{'，获奖' if row.get('awarded') else ''}"
+        for row in award
+    )
+    text = (
+        f"账本共 {number(int(detail.get('votes', 0)))} 张选票（其中作废 "
+        f"{number(int(detail.get('void', 0)))} 张），投票时间内的有效票 "
+        f"{number(int(detail.get('valid_in_window', 0)))} 张；前 {detail.get('seats')} 名获奖；"
+        f"导出文件（标签 {detail.get('label')}）SHA-256 {detail.get('sha256')}。排名：{ranking}"
+    )
     if detail.get("via") == "command line":
         text += "。在命令行上操作"
     return text
@@ -133,10 +163,14 @@ def _detail(entry: AuditEntry, campaign: Campaign) -> str:
             if detail.get("internal")
             else f"对外版（标签 {detail.get('label')}）"
         )
+        where = "，在后台网页上" if detail.get("via") == "console" else ""
         return (
             f"文件 {detail.get('file')}，{number(int(detail.get('rows', 0)))} 行"
-            f"（其中作废 {number(int(detail.get('void', 0)))} 行），{kind}"
+            f"（其中作废 {number(int(detail.get('void', 0)))} 行），{kind}，"
+            f"SHA-256 {detail.get('sha256', '')}{where}"
         )
+    if action == "certify":
+        return _certify_detail(detail)
     if action == "restore":
         return (
             f"从账本恢复有效票 {number(int(detail.get('valid_votes', 0)))} 张，"
@@ -206,7 +240,7 @@ def audit_page(
             f"<td>{esc(_detail(entry, campaign)) or '—'}</td></tr>"
         )
     parts = [
-        '<p class="muted">作废、恢复、导出、登录和账号变动都会记在这里，不能修改或删除。'
+        '<p class="muted">作废、认证结果、恢复、导出、登录和账号变动都会记在这里，不能修改或删除。'
         "时间按活动所在时区显示。</p>",
         _filter_form(campaign, chosen),
     ]

@@ -9,9 +9,14 @@ them). Every reply carries ``frame-ancestors 'none'`` (and no CORS header:
 
 A page needs a live session (else: back to sign-in); a form that changes
 something needs its CSRF token first (else ``403 csrf_failed``), then the
-role (a viewer's void is ``403``). The ledger's store is opened at the first
-request and kept; it has a flusher of its own, so a void can take in the
-votes cast a moment ago.
+role (a viewer's void, certify or export is ``403``). The ledger's store is
+opened at the first request and kept; it has a flusher of its own, so a void
+or the suspicious-activity page can take in the votes cast a moment ago. Once
+the result is certified, a void answers ``409 result_certified``.
+
+Every page's handler is here, a few lines of glue each (read the form, call
+the ledger's module, render the page module's HTML), next to the gate and the
+session check they all go through: that is why the module is long.
 """
 
 from __future__ import annotations
@@ -19,12 +24,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis.exceptions import RedisError
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
@@ -32,7 +42,14 @@ from starlette.types import Message, Receive, Scope, Send
 from votesvc.admin.accounts import Passwords
 from votesvc.admin.audit_page import SHOWN, audit_page, parse_filter
 from votesvc.admin.award_page import award_page, read_award
+from votesvc.admin.certify_page import certified_page, certify_form_page
 from votesvc.admin.csrf import FIELD, PRE_COOKIE, Csrf
+from votesvc.admin.export_page import (
+    export_done_page,
+    export_form_page,
+    file_name,
+    label_error,
+)
 from votesvc.admin.forms import FormTooLarge, read_form
 from votesvc.admin.gate import Gate
 from votesvc.admin.html import Viewer
@@ -42,6 +59,7 @@ from votesvc.admin.replies import Replies, html_reply
 from votesvc.admin.sessions import COOKIE, Sessions, SignedIn, cookie_header
 from votesvc.admin.signin import SignIns
 from votesvc.admin.signin_page import locked_message, signin_page
+from votesvc.admin.suspects_page import suspects_page
 from votesvc.admin.void_choice import FormError, chosen_from_confirm, chosen_from_form
 from votesvc.admin.void_page import done_page, preview_page, void_form_page
 from votesvc.campaign import Campaign
@@ -50,10 +68,20 @@ from votesvc.connection import RedisClient
 from votesvc.days import Clock
 from votesvc.errors import http_error
 from votesvc.keys import Keys
+from votesvc.ledger.award import Caveat
+from votesvc.ledger.certify import CertifyRefused, certify
+from votesvc.ledger.export import ExportFailed, Refs, digest_line, export_digest, export_ledger
 from votesvc.ledger.flusher import Flusher
 from votesvc.ledger.runner import flusher_client
-from votesvc.ledger.store import AuditEntry, Store, StoreUnavailable, build_store
+from votesvc.ledger.store import (
+    AuditEntry,
+    ResultCertified,
+    Store,
+    StoreUnavailable,
+    build_store,
+)
 from votesvc.ledger.store.admin import AdminTables
+from votesvc.ledger.suspects import find_suspects
 from votesvc.ledger.void import (
     LiveCountersNotUpdated,
     SelectionChanged,
@@ -69,6 +97,8 @@ __all__ = ["Console"]
 
 log = logging.getLogger(__name__)
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_RECENT_EXPORTS = 10  # shown on the export page
 _SECURITY_HEADERS = [
     (
         b"content-security-policy",
@@ -124,8 +154,10 @@ class Console:
         ready: Callable[[], Awaitable[None]],
         clock: Clock,
         metrics: Metrics | None = None,
+        on_certified: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_certified = on_certified  # this process's /results reads the ledger again
         self.campaign = campaign
         self.client = client
         self.keys = keys
@@ -148,6 +180,7 @@ class Console:
                 Route("/overview", self._page(self.overview), methods=["GET"]),
                 Route("/award", self._page(self.award), methods=["GET"]),
                 Route("/audit", self._page(self.audit), methods=["GET"]),
+                Route("/suspects", self._page(self.suspects), methods=["GET"]),
                 Route("/void", self._page(self.void_form, operator=True), methods=["GET"]),
                 Route(
                     "/void/preview",
@@ -158,6 +191,16 @@ class Console:
                     "/void/confirm",
                     self._page(self.void_confirm, operator=True),
                     methods=["POST"],
+                ),
+                Route("/certify", self._page(self.certify_form, operator=True), methods=["GET"]),
+                Route("/certify", self._page(self.certify, operator=True), methods=["POST"]),
+                Route("/export", self._page(self.export_form, operator=True), methods=["GET"]),
+                Route("/export", self._page(self.export, operator=True), methods=["POST"]),
+                Route("/export/file", self._page(self.export_file, operator=True), methods=["GET"]),
+                Route(
+                    "/export/sha256",
+                    self._page(self.export_sha256, operator=True),
+                    methods=["GET"],
                 ),
                 Mount("/static", app=StaticFiles(packages=[("votesvc.admin", "static")])),
             ]
@@ -405,11 +448,34 @@ class Console:
         )
         return html_reply(audit_page(self.campaign, entries, chosen, asked.viewer, error=error))
 
+    async def _certified_at(self) -> int | None:
+        """When the result was certified (its votes frozen), or None."""
+        found = await self._require().store.certification(self.campaign.id)
+        return None if found is None else found.certified_at
+
+    async def suspects(self, request: Request, asked: _Asked) -> Response:
+        ledger = self._require()
+        await ledger.flusher.catch_up()  # a burst of a moment ago is on the page
+        found = await find_suspects(ledger.store, self.campaign)
+        page = suspects_page(
+            self.campaign,
+            found,
+            Refs(self.settings.secret, self.campaign.id),  # as the export's prefix_ref
+            asked.viewer,
+            now_ms=asked.now_ms,
+            certified_at=await self._certified_at(),
+        )
+        return html_reply(page)
+
     async def void_form(self, request: Request, asked: _Asked) -> Response:
-        return html_reply(void_form_page(self.campaign, asked.viewer))
+        page = void_form_page(self.campaign, asked.viewer, certified_at=await self._certified_at())
+        return html_reply(page)
 
     async def void_preview(self, request: Request, asked: _Asked) -> Response:
         ledger = self._require()
+        certified_at = await self._certified_at()
+        if certified_at is not None:
+            return self.replies.certified(asked.viewer, certified_at)
         try:
             chosen = chosen_from_form(asked.form, self.campaign, self.settings.secret)
         except FormError as exc:
@@ -421,6 +487,9 @@ class Console:
     async def void_confirm(self, request: Request, asked: _Asked) -> Response:
         ledger = self._require()
         viewer = asked.viewer
+        certified_at = await self._certified_at()
+        if certified_at is not None:
+            return self.replies.certified(viewer, certified_at)
         try:
             chosen = chosen_from_confirm(asked.form, self.campaign)
         except FormError as exc:
@@ -448,7 +517,10 @@ class Console:
                 actor=viewer.name,
                 clock=self.clock,
                 via="console",
+                context={"signal": chosen.signal} if chosen.signal else None,
             )
+        except ResultCertified:  # certified between the check and the void
+            return self.replies.certified(viewer, await self._certified_at())
         except SelectionChanged as exc:
             page = preview_page(
                 self.campaign, chosen, exc.preview, viewer, changed=True, reason=reason
@@ -462,3 +534,153 @@ class Console:
         log.info("console: %s voided %d votes", viewer.name, len(voided))
         page = done_page(self.campaign, chosen, voided, viewer, live_updated=live_updated)
         return html_reply(page)
+
+    async def certify_form(self, request: Request, asked: _Asked) -> Response:
+        ledger = self._require()
+        existing = await ledger.store.certification(self.campaign.id)
+        if existing is not None:
+            return html_reply(certified_page(self.campaign, existing, asked.viewer))
+        return html_reply(await self._certify_form(asked))
+
+    async def _certify_form(
+        self,
+        asked: _Asked,
+        *,
+        error: str | None = None,
+        code: str | None = None,
+        refused: list[Caveat] | None = None,
+    ) -> str:
+        """The form, or why not now (``refused``: what a certify just said, if the
+        award does not say it itself, e.g. votes being voided meanwhile)."""
+        award = await read_award(
+            self.campaign, self.client, self.keys, self._require().store, asked.now
+        )
+        return certify_form_page(
+            self.campaign,
+            asked.viewer,
+            caveats=award.caveats or refused or [],
+            placings=award.placings,
+            seats=award.top,
+            now_ms=asked.now_ms,
+            error=error,
+            status_code=code,
+        )
+
+    async def certify(self, request: Request, asked: _Asked) -> Response:
+        ledger = self._require()
+        viewer = asked.viewer
+        if asked.form.get("confirm") != "yes":
+            page = await self._certify_form(
+                asked, error="请先勾选确认框，再认证。", code="invalid_form"
+            )
+            return html_reply(page, 400)
+        try:
+            done = await certify(
+                self.client,
+                self.keys,
+                ledger.store,
+                self.campaign,
+                self.settings.secret,
+                actor=viewer.name,
+                clock=self.clock,
+                via="console",
+            )
+        except CertifyRefused as exc:
+            if exc.existing is not None:
+                page = certified_page(self.campaign, exc.existing, viewer)
+                return html_reply(page, 409)
+            return html_reply(await self._certify_form(asked, refused=exc.caveats), 409)
+        if self.on_certified is not None:
+            self.on_certified()
+        log.info(
+            "console: %s certified the result (export sha256 %s)",
+            viewer.name,
+            done.certification.export_sha256,
+        )
+        return html_reply(certified_page(self.campaign, done.certification, viewer, just_now=True))
+
+    async def export_form(self, request: Request, asked: _Asked) -> Response:
+        return html_reply(await self._export_form(asked))
+
+    async def _export_form(
+        self, asked: _Asked, *, label: str | None = None, error: str | None = None
+    ) -> str:
+        store = self._require().store
+        exports = await store.audit_log(self.campaign.id, action="export", last=_RECENT_EXPORTS)
+        certification = await store.certification(self.campaign.id)
+        return export_form_page(
+            self.campaign, asked.viewer, exports, certification, label=label, error=error
+        )
+
+    async def export(self, request: Request, asked: _Asked) -> Response:
+        store = self._require().store
+        label = asked.form.get("label", "").strip()
+        error = label_error(label)
+        if error is not None:
+            return html_reply(await self._export_form(asked, label=label, error=error), 400)
+        done = await export_digest(store, self.campaign, Refs(self.settings.secret, label))
+        detail = {
+            "file": file_name(self.campaign, label),
+            "rows": done.rows,
+            "void": done.void,
+            "label": label,
+            "internal": False,
+            "sha256": done.sha256,
+            "via": "console",
+        }
+        await self._audit(asked.viewer.name, "export", detail, asked.now)
+        certification = await store.certification(self.campaign.id)
+        return html_reply(export_done_page(self.campaign, asked.viewer, done, label, certification))
+
+    def _asked_export(self, request: Request) -> tuple[str, str] | None:
+        """(label, SHA-256) a download link names, or None if it is malformed."""
+        label = request.query_params.get("label", "")
+        digest = request.query_params.get("sha256", "")
+        if label_error(label) is not None or not _SHA256.fullmatch(digest):
+            return None
+        return label, digest
+
+    async def export_file(self, request: Request, asked: _Asked) -> Response:
+        asked_for = self._asked_export(request)
+        if asked_for is None:
+            return await self.export_form(request, asked)
+        label, digest = asked_for
+        name = file_name(self.campaign, label)
+        # Beside the data (a big file does not fill /tmp), or where the system says.
+        where = self.settings.data_dir if self.settings.data_dir.is_dir() else None
+        folder = Path(tempfile.mkdtemp(prefix=".export-", dir=where))
+        try:
+            done = await export_ledger(
+                self._require().store,
+                self.campaign,
+                folder / name,
+                refs=Refs(self.settings.secret, label),
+            )
+        except (ExportFailed, StoreUnavailable):
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        if done.sha256 != digest:
+            shutil.rmtree(folder, ignore_errors=True)
+            return self.replies.export_changed(asked.viewer)
+        return FileResponse(
+            folder / name,
+            media_type="text/csv; charset=utf-8",
+            filename=name,
+            headers={"Cache-Control": "no-store"},
+            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+        )
+
+    async def export_sha256(self, request: Request, asked: _Asked) -> Response:
+        asked_for = self._asked_export(request)
+        if asked_for is None:
+            return await self.export_form(request, asked)
+        label, digest = asked_for
+        name = file_name(self.campaign, label)
+        return Response(
+            digest_line(digest, name),
+            media_type="text/plain; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}.sha256"',
+                "Cache-Control": "no-store",
+            },
+        )

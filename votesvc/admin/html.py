@@ -31,7 +31,10 @@ __all__ = [
 NAV = (
     ("/overview", "总览", False),
     ("/award", "评奖结果", False),
+    ("/suspects", "可疑活动", False),
     ("/void", "作废选票", True),
+    ("/certify", "认证结果", True),
+    ("/export", "导出", True),
     ("/audit", "审计日志", False),
 )
 
@@ -59,7 +62,7 @@ def number(value: int) -> str:
 
 
 def role_zh(role: str) -> str:
-    return "操作账号（可查看、可作废）" if role == OPERATOR else "查看账号（只能查看）"
+    return "操作账号（可作废、认证、导出）" if role == OPERATOR else "查看账号（只能查看）"
 
 
 def hidden(name: str, value: object) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from starlette.responses import HTMLResponse
 
-from votesvc.admin.html import Viewer, layout, notice
+from votesvc.admin.html import Viewer, esc, layout, notice
 from votesvc.campaign import Campaign
+from votesvc.ledger.times import zh_time
 
 __all__ = ["Replies", "html_reply"]
 
@@ -59,9 +60,35 @@ class Replies:
         return self.message(
             "没有权限",
             "error",
-            "您的账号是查看账号，只能查看，不能作废选票。需要作废时，请有操作权限的同事来做。",
+            "您的账号是查看账号，只能查看，不能作废选票、认证结果或导出账本。"
+            "需要时，请有操作权限的同事来做。",
             status=403,
             code="forbidden",
+            viewer=viewer,
+        )
+
+    def certified(self, viewer: Viewer, certified_at: int | None) -> HTMLResponse:
+        when = (
+            "" if certified_at is None else f"已于 {zh_time(certified_at, self.campaign.timezone)} "
+        )
+        return self.message(
+            "结果已认证",
+            "error",
+            f"<strong>这次没有作废任何选票。</strong>评选结果{esc(when)}认证并公布，"
+            '选票已经冻结，不能再作废。公布的结果见<a href="/results">结果公布页</a>。',
+            status=409,
+            code="result_certified",
+            viewer=viewer,
+        )
+
+    def export_changed(self, viewer: Viewer) -> HTMLResponse:
+        return self.message(
+            "账本已变化",
+            "error",
+            "生成导出文件之后，账本有了变化（例如又作废了选票），现在的文件与页面上显示的校验值"
+            '对不上，所以没有下载。请回到<a href="/admin/export">导出</a>页重新生成。',
+            status=409,
+            code="export_changed",
             viewer=viewer,
         )
 

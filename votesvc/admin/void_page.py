@@ -17,7 +17,7 @@ from votesvc.ledger.store import LedgerVote
 from votesvc.ledger.times import zh_time
 from votesvc.ledger.void import CutTie, VoidPreview
 
-__all__ = ["done_page", "preview_page", "void_form_page"]
+__all__ = ["certified_notice", "done_page", "preview_page", "void_form_page"]
 
 SHOWN_VOTES = 50  # votes listed one by one on a preview
 
@@ -97,6 +97,13 @@ def _votes_table(campaign: Campaign, votes: list[LedgerVote]) -> str:
     )
 
 
+def _back(chosen: Chosen, to_suspects: str, to_void: str) -> str:
+    """The way back: to the suspicious-activity page for one of its findings."""
+    if chosen.way == "suspect":
+        return f'<a class="button secondary" href="/admin/suspects">{to_suspects}</a>'
+    return f'<a class="button secondary" href="/admin/void">{to_void}</a>'
+
+
 def _nominee_options(campaign: Campaign, chosen: str) -> str:
     options = ['<option value="">— 请选择 —</option>']
     for nominee in campaign.nominees:
@@ -121,14 +128,38 @@ def _time_fields(form: Mapping[str, str], way: str) -> str:
     )
 
 
+def certified_notice(campaign: Campaign, certified_at: int) -> str:
+    """Why nothing can be voided any more (HTML)."""
+    return notice(
+        "info",
+        "<strong>评选结果已于 "
+        f"{esc(zh_time(certified_at, campaign.timezone))} 认证并公布，选票已经冻结，"
+        "不能再作废。</strong>"
+        '公布的结果见<a href="/results">结果公布页</a>；认证的内容记在'
+        '<a href="/admin/audit?action=certify">审计日志</a>里。',
+        code="result_certified",
+    )
+
+
 def void_form_page(
     campaign: Campaign,
     viewer: Viewer,
     *,
     form: Mapping[str, str] | None = None,
     error: str | None = None,
+    certified_at: int | None = None,
 ) -> str:
-    """The three ways to choose votes, each its own form."""
+    """The three ways to choose votes, each its own form (none once the result is
+    certified: ``certified_at``)."""
+    if certified_at is not None:
+        return layout(
+            campaign,
+            "作废选票",
+            certified_notice(campaign, certified_at),
+            page="void",
+            viewer=viewer,
+            code="result_certified",
+        )
     form = form or {}
     zone = "北京时间" if "（北京时间）" in zh_time(0, campaign.timezone) else campaign.timezone.key
     intro = (
@@ -195,7 +226,14 @@ def _confirm_form(chosen: Chosen, preview: VoidPreview, viewer: Viewer, reason: 
         hidden("since_ms", "" if selection.since is None else selection.since),
         hidden("until_ms", "" if selection.until is None else selection.until),
     ]
-    if chosen.way == "ids":
+    if chosen.way == "suspect":
+        fields += [
+            hidden("signal", chosen.signal),
+            hidden("ids", " ".join(selection.vote_ids)),
+            hidden("prefixes", " ".join(selection.prefixes)),
+            hidden("nominee", selection.nominee or ""),
+        ]
+    elif chosen.way == "ids":
         fields.append(hidden("ids", " ".join(selection.vote_ids)))
     elif chosen.way == "phone":
         fields += [
@@ -211,7 +249,7 @@ def _confirm_form(chosen: Chosen, preview: VoidPreview, viewer: Viewer, reason: 
         + '<label for="reason">作废原因（必填，会记入审计日志）</label>'
         f'<textarea id="reason" name="reason" required maxlength="500">{esc(reason)}</textarea>'
         f'<button type="submit" class="danger">确认作废这 {count} 张选票</button> '
-        '<a class="button secondary" href="/admin/void">取消，重新选择</a></form>'
+        f"{_back(chosen, '取消，回到可疑活动', '取消，重新选择')}</form>"
     )
 
 
@@ -252,7 +290,7 @@ def preview_page(
     if not count:
         parts.append(
             notice("info", "没有符合条件的有效选票，不需要作废。", code="nothing")
-            + '<p><a class="button secondary" href="/admin/void">重新选择</a></p>'
+            + f"<p>{_back(chosen, '回到可疑活动', '重新选择')}</p>"
         )
     else:
         parts += [
@@ -313,6 +351,6 @@ def done_page(
         )
     parts.append(
         '<p><a class="button secondary" href="/admin/award">查看评奖结果</a> '
-        '<a class="button secondary" href="/admin/void">继续作废其他选票</a></p>'
+        f"{_back(chosen, '回到可疑活动', '继续作废其他选票')}</p>"
     )
     return layout(campaign, "作废选票：已完成", "".join(parts), page="void", viewer=viewer)

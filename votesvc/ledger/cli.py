@@ -1,11 +1,13 @@
-"""The ledger's command-line side: flush, award, export, reconcile, restore, void.
+"""The ledger's command-line side: flush, award, export, reconcile, restore, void,
+suspects, certify.
 
 Each command parses its arguments, opens what it needs through
 :mod:`votesvc.ledger.clitools` (which has already named and checked the ledger),
 calls the domain module that does the work and prints the outcome.
-``restore``, ``export`` and ``void`` write an audit row (who, when, what).
+``restore``, ``export``, ``void`` and ``certify`` write an audit row (who, when, what).
 Exit status: 0 done, 1 a difference or a refusal, 2 a configuration problem
-or a bad argument (including an output file that cannot be written).
+or a bad argument (including an output file that cannot be written). One
+function per command and their parsers: the module is as long as the list.
 """
 
 from __future__ import annotations
@@ -15,20 +17,24 @@ import asyncio
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO, TextIO, cast
 
 from votesvc.campaign import Campaign, load_campaign
 from votesvc.days import system_clock
 from votesvc.errors import ConfigError
 from votesvc.keys import Keys
-from votesvc.ledger.award import FORMATS, Award, award_caveats, rank_award, render
+from votesvc.ledger import suspects
+from votesvc.ledger.award import FORMATS, TIE_RULE, Award, award_caveats, rank_award, render
+from votesvc.ledger.certify import CertifyRefused, certify, tie_places
 from votesvc.ledger.clitools import Tools, audit, run_with_tools, with_redis
-from votesvc.ledger.export import check_output, export_ledger, phone_column
+from votesvc.ledger.export import Digest, Refs, check_output, export_ledger, export_to
 from votesvc.ledger.heartbeat import live_flushers
 from votesvc.ledger.reconcile import Reconciliation, pending_votes, reconcile
 from votesvc.ledger.restore import RestoreRefused, restore
 from votesvc.ledger.runner import run_flusher
 from votesvc.ledger.setup import check_stored_meta, settle_campaign
-from votesvc.ledger.store import StoreError, VoteSelection
+from votesvc.ledger.store import ResultCertified, StoreError, VoteSelection
+from votesvc.ledger.times import local_iso
 from votesvc.ledger.void import (
     LiveCountersNotUpdated,
     SelectionChanged,
@@ -100,24 +106,53 @@ def award(args: argparse.Namespace, settings: Settings) -> int:
     return run_with_tools(settings, body)
 
 
+class _TextSink:
+    """Bytes for a text stream without a binary buffer (a test's StringIO)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, data: bytes) -> int:
+        return self.stream.write(data.decode("utf-8"))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _stdout_bytes() -> BinaryIO:
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is not None:
+        sys.stdout.flush()
+        return cast(BinaryIO, buffer)
+    return cast(BinaryIO, _TextSink(sys.stdout))
+
+
 def export(args: argparse.Namespace, settings: Settings) -> int:
-    """``votesvc export --out FILE [--label TEXT | --internal]``."""
-    out = Path(args.out)
-    check_output(out)  # before Redis and the database: a bad path fails at once
+    """``votesvc export --out FILE|- [--label TEXT | --internal] [--by WHO]``."""
+    out = None if args.out == "-" else Path(args.out)
+    if out is not None:
+        check_output(out)  # before Redis and the database: a bad path fails at once
     campaign_id = load_campaign(settings.campaign_path).id
     label = None if args.internal else (campaign_id if args.label is None else args.label)
-    phones = phone_column(settings.secret, label)
+    refs = Refs(settings.secret, label)
     actor = args.by or default_actor()
+    # With the CSV on stdout, what the command says goes to stderr.
+    said = sys.stdout if out is not None else sys.stderr
 
     async def body(tools: Tools) -> int:
         pending = len(await pending_votes(tools.client, tools.keys, tools.store))
-        done = await export_ledger(tools.store, tools.campaign.id, out, phones=phones)
+        if out is None:
+            done: Digest = await export_to(tools.store, tools.campaign, _stdout_bytes(), refs)
+            where = "-"
+        else:
+            done = written = await export_ledger(tools.store, tools.campaign, out, refs=refs)
+            where = str(written.path.absolute())
         await audit(
             tools,
             actor,
             "export",
             {
-                "file": str(done.path.absolute()),
+                "file": where,
                 "rows": done.rows,
                 "void": done.void,
                 "label": label,
@@ -125,14 +160,99 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
                 "sha256": done.sha256,
             },
         )
-        print(f"{done.rows} votes ({done.void} void) written to {done.path}")
-        print(f"sha256 {done.sha256}  (in {done.digest_path})")
-        if label is None:
-            print("phone_hash is the stored hash: keep this file inside the organisation")
+        if out is None:
+            print(f"{done.rows} votes ({done.void} void) written to stdout", file=said)
+            print(f"sha256 {done.sha256}  (of what stdout got: no byte-order mark)", file=said)
         else:
-            print(f"phone_hash is keyed for the label {label!r}")
+            print(f"{done.rows} votes ({done.void} void) written to {out}", file=said)
+            print(f"sha256 {done.sha256}  (in {out.name}.sha256)", file=said)
+        if label is None:
+            print(
+                "phone_ref and prefix_ref are the stored hashes: keep this file inside the "
+                "organisation",
+                file=said,
+            )
+        else:
+            print(f"phone_ref and prefix_ref are keyed for the label {label!r}", file=said)
         if pending:
             print(f"note: {pending} accepted votes are still pending in Redis", file=sys.stderr)
+        return 0
+
+    return run_with_tools(settings, body)
+
+
+def suspects_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    """``votesvc suspects [--format table|csv|json]``: exit 0 with or without findings."""
+
+    async def body(tools: Tools) -> int:
+        await tools.flusher.catch_up()  # the votes of a moment ago count too
+        found = await suspects.find_suspects(tools.store, tools.campaign)
+        refs = Refs(settings.secret, tools.campaign.id)  # prefix_ref as the export's
+        sys.stdout.write(suspects.render(found, tools.campaign, refs, args.format))
+        return 0
+
+    return run_with_tools(settings, body)
+
+
+def certify_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    """``votesvc certify --by NAME``: exit 1, saying why, when it may not be done now."""
+    actor = args.by.strip()
+    if not actor:
+        raise ConfigError("--by must name who certifies")
+
+    async def body(tools: Tools) -> int:
+        campaign = tools.campaign
+        tz = campaign.timezone
+        try:
+            done = await certify(
+                tools.client,
+                tools.keys,
+                tools.store,
+                campaign,
+                settings.secret,
+                actor=actor,
+                clock=system_clock,
+                via="command line",
+            )
+        except CertifyRefused as exc:
+            existing = exc.existing
+            if existing is not None:
+                print(
+                    "votesvc certify: refused, the result was certified already, at "
+                    f"{local_iso(existing.certified_at, tz)} by {existing.actor} "
+                    f"(export sha256 {existing.export_sha256})",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"votesvc certify: refused, not now: {exc}", file=sys.stderr)
+            return 1
+        cert = done.certification
+        print(
+            f"{campaign.title} ({campaign.id}): result CERTIFIED by {cert.actor} at "
+            f"{local_iso(cert.certified_at, tz)}; the top {done.seats} receive the award"
+        )
+        valid = sum(p.votes for p in done.placings)
+        print(
+            f"ledger: {cert.votes} votes, {cert.void} of them void; {valid} valid votes "
+            "in the voting window"
+        )
+        print("")
+        print(f"{'place':>5}  {'id':<6} {'votes':>8}  name / trade")
+        for placing, place in zip(done.placings, tie_places(done.placings), strict=True):
+            nominee = placing.nominee
+            print(
+                f"{place:>5}  {nominee.id:<6} {placing.votes:>8}  {nominee.name} / {nominee.trade}"
+            )
+            if placing.place == done.seats and done.seats < len(done.placings):
+                print(f"{'':->5}  cut line: the places above receive the award {'':->20}")
+        print("")
+        print(TIE_RULE)
+        print("Votes can no longer be voided. Published at /results and GET /v1/results.")
+        print(
+            f"The export under the label {done.label!r} (`votesvc export --out FILE`) has "
+            "this SHA-256:"
+        )
+        print(f"sha256 {cert.export_sha256}")
         return 0
 
     return run_with_tools(settings, body)
@@ -321,6 +441,10 @@ def void(args: argparse.Namespace, settings: Settings) -> int:
     actor = args.by or default_actor()
 
     async def body(tools: Tools) -> int:
+        certified = await tools.store.certification(tools.campaign.id)
+        if certified is not None and not args.preview:
+            _refuse_certified(certified.certified_at, tools.campaign)
+            return 1
         if args.preview:
             _print_preview(
                 await preview_void(tools.store, tools.flusher, tools.campaign, selection)
@@ -341,6 +465,10 @@ def void(args: argparse.Namespace, settings: Settings) -> int:
         except (LiveCountersNotUpdated, SelectionChanged) as exc:
             print(f"votesvc void: {exc}", file=sys.stderr)
             return 1
+        except ResultCertified:  # certified a moment ago
+            certified = await tools.store.certification(tools.campaign.id)
+            _refuse_certified(certified.certified_at if certified else None, tools.campaign)
+            return 1
         if done.voided:
             print(f"voided {len(done.voided)} votes (reason: {reason!r}, by {actor})")
         else:
@@ -354,6 +482,15 @@ def void(args: argparse.Namespace, settings: Settings) -> int:
         return 1 if done.not_found else 0
 
     return run_with_tools(settings, body)
+
+
+def _refuse_certified(at: int | None, campaign: Campaign) -> None:
+    when = "" if at is None else f" at {local_iso(at, campaign.timezone)}"
+    print(
+        f"votesvc void: refused, the result was certified{when}: its votes can no longer "
+        "be voided (nothing changed)",
+        file=sys.stderr,
+    )
 
 
 def _places(text: str) -> int:
@@ -391,18 +528,24 @@ def add_ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     cmd.set_defaults(func=award, ledger="existing")
 
     cmd = commands.add_parser("export", help="write the ledger as CSV with a SHA-256 digest")
-    cmd.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
+    cmd.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="CSV file to write (UTF-8 with a byte-order mark, CRLF; FILE.sha256 beside it), "
+        "or - for stdout (no byte-order mark)",
+    )
     phones = cmd.add_mutually_exclusive_group()
     phones.add_argument(
         "--label",
         metavar="TEXT",
-        help="key the phone column for this label (default: the campaign id); files of one "
-        "label link one phone's votes, other labels do not",
+        help="key the phone_ref and prefix_ref columns for this label (default: the campaign "
+        "id); files of one label link one phone's votes, other labels do not",
     )
     phones.add_argument(
         "--internal",
         action="store_true",
-        help="write the stored phone hash (as in Redis and the ledger): not for outside eyes",
+        help="write the stored hashes (as in Redis and the ledger): not for outside eyes",
     )
     cmd.add_argument("--by", metavar="WHO", help="who exports (audit log; default: user@host)")
     cmd.set_defaults(func=export, ledger="existing")
@@ -444,3 +587,15 @@ def add_ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     cmd.add_argument("--reason", help="why (kept in the audit log; required unless --preview)")
     cmd.add_argument("--by", metavar="WHO", help="who voids (default: user@host)")
     cmd.set_defaults(func=void, ledger="existing")
+
+    cmd = commands.add_parser(
+        "suspects", help="suspicious activity in the ledger (the [suspects] signals)"
+    )
+    cmd.add_argument("--format", choices=suspects.FORMATS, default="table", help="output format")
+    cmd.set_defaults(func=suspects_cmd, ledger="existing")
+
+    cmd = commands.add_parser(
+        "certify", help="certify and publish the result (after closes_at); votes are then frozen"
+    )
+    cmd.add_argument("--by", required=True, metavar="NAME", help="who certifies (audit log)")
+    cmd.set_defaults(func=certify_cmd, ledger="existing")

@@ -56,6 +56,7 @@ class Entries:
                     vote.ip_hash,
                     vote.accepted_at,
                     vote.method,
+                    vote.prefix_hash,
                 )
             )
         self.ids.setdefault(shard, []).append(text(entry_id))

@@ -25,7 +25,7 @@ import hashlib
 import json
 import socket
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
@@ -40,6 +40,7 @@ from votesvc.ledger.flusher import Flusher
 from votesvc.ledger.store import AuditEntry, LedgerVote, Store, VoteSelection
 
 __all__ = [
+    "IDS_MAX",
     "CutTie",
     "LiveCountersNotUpdated",
     "SelectionChanged",
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 _RETRIES = 3  # a command-line void whose votes change under it selects again, this often
+IDS_MAX = 10_000  # vote ids one void may list (the console's form, a suspicious finding)
 
 
 class LiveCountersNotUpdated(VotesvcError):
@@ -206,18 +208,21 @@ async def confirm_void(
     clock: Clock,
     via: str,
     top: int | None = None,
+    context: Mapping[str, object] | None = None,
 ) -> list[LedgerVote]:
     """Void exactly the votes a preview of ``selection`` froze as ``frozen``.
 
     Raises SelectionChanged (with a fresh preview) when the selection now names
     other votes, LiveCountersNotUpdated when Redis fails after the ledger was
-    updated. ``via``: where the void was asked (the audit row says it).
+    updated, ResultCertified (nothing changed) once the result is certified.
+    ``via``: where the void was asked (the audit row says it, with ``context``:
+    what led to it, e.g. the suspicious-activity signal).
     """
     await flusher.catch_up()
     votes = await store.select_valid(campaign.id, selection)
     if freeze([vote.vote_id for vote in votes]) == frozen:
         voided = await _void_exactly(
-            store, campaign.id, selection, votes, reason, actor, clock, via
+            store, campaign.id, selection, votes, reason, actor, clock, via, context
         )
         if voided is not None:
             await _take_off_live_counters(client, keys, voided)
@@ -274,12 +279,14 @@ async def _void_exactly(
     actor: str,
     clock: Clock,
     via: str,
+    context: Mapping[str, object] | None = None,
 ) -> list[LedgerVote] | None:
     """``votes`` voided with their audit row, all or none (None: one changed meanwhile)."""
     if not votes:
         return []  # no change, no audit row
     ids = [vote.vote_id for vote in votes]
     detail = {
+        **(context or {}),
         **selection.criteria(),
         "voided": ids,
         "count": len(ids),

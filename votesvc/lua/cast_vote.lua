@@ -19,13 +19,14 @@
 -- ARGV[11..14]: IP limit, IP window (ms), ms elapsed in the current IP window, M
 -- ARGV[15+j]:  how many requests of this batch come from IP j
 -- ARGV[15+M+i]: vote i as one string, fields separated by one space:
---              phone hash (hex), IP hash (hex), vote id (hex), nominee code (one
+--              phone hash (hex), IP hash (hex), network prefix hash (hex, the
+--              stream entry's px; may be empty), vote id (hex), nominee code (one
 --              character), shard group g, nominee id, IP number j + 1 (0: the
 --              IP limit admitted it in an earlier call), verification method
 --              ('none', 'sms' or 'partner:<id>': the stream entry's m, never
 --              empty), idempotency key (may be empty: last, so that a vote
 --              without one ends with the space before it)
---              (one argument per vote rather than nine: packing and parsing the
+--              (one argument per vote rather than ten: packing and parsing the
 --              command is a large share of a batch's cost on both sides)
 --
 -- A phone's record is one string: the nominee codes it voted for today, then
@@ -128,7 +129,7 @@ local function shard_intact(group)
   return known
 end
 
-local vote_format = '^(%x+) (%x+) (%x+) (%w) (%d+) (%S+) (%d+) (%S+) (%S*)$'
+local vote_format = '^(%x+) (%x+) (%x*) (%x+) (%w) (%d+) (%S+) (%d+) (%S+) (%S*)$'
 local function parse(i)
   return string.match(ARGV[vote_base + i], vote_format)
 end
@@ -171,7 +172,7 @@ for g = 0, (#KEYS - 2 * ips) / 4 - 1 do
 end
 for i = 1, votes do
   if not (all_intact and string.byte(ARGV[vote_base + i], -1) == 32) then
-    local phone_hash, _, _, code, group, _, ip, _, key = parse(i)
+    local phone_hash, _, _, _, code, group, _, ip, _, key = parse(i)
     group = tonumber(group)
     local status, value, vote_id = nil, 0, nil
     if not shard_intact(group) then
@@ -233,7 +234,7 @@ end
 local replayed = {} -- vote ids of replayed votes, in order
 local expiring = {} -- day hashes whose expiry this call has set already
 for i = 1, votes do
-  local phone_hash, ip_hash, vote_id, code, group, nominee, ip, method, key = parse(i)
+  local phone_hash, ip_hash, prefix_hash, vote_id, code, group, nominee, ip, method, key = parse(i)
   local early = answered[i]
   local status, value = nil, 0
   if early then
@@ -283,7 +284,7 @@ for i = 1, votes do
           else
             redis.call('HINCRBY', KEYS[k + 2], nominee, 1)
             redis.call('XADD', KEYS[k + 3], '*', 'id', vote_id, 'ts', server_ms, 'n', nominee,
-              'p', phone_hash, 'ip', ip_hash, 'm', method)
+              'p', phone_hash, 'ip', ip_hash, 'm', method, 'px', prefix_hash)
             voted = voted .. code
             status, value = 0, per_day - #voted
             if key ~= '' then

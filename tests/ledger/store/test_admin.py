@@ -91,7 +91,7 @@ async def test_migration_4_adds_the_console_tables_to_an_earlier_ledger(
     ledger = build_store(settings)
     await ledger.open()  # applies migration 4
     try:
-        assert [m.version for m in MIGRATIONS][-1] == 4
+        assert 4 in [m.version for m in MIGRATIONS]
         tables = AdminTables(ledger)
         assert await tables.add_account(account("ann"))
         assert len(await ledger.audit_log("c")) == 1  # what was there stays

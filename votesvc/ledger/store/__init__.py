@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from votesvc.ledger.store.base import (
     AuditEntry,
+    Certification,
     LedgerVote,
     NomineeTotal,
+    ResultCertified,
     Store,
     StoreError,
     StoreUnavailable,
@@ -16,8 +18,10 @@ from votesvc.settings import Database, Settings
 
 __all__ = [
     "AuditEntry",
+    "Certification",
     "LedgerVote",
     "NomineeTotal",
+    "ResultCertified",
     "Store",
     "StoreError",
     "StoreUnavailable",

@@ -18,8 +18,10 @@ from votesvc.meta import CampaignMeta
 __all__ = [
     "ALL_TIME",
     "AuditEntry",
+    "Certification",
     "LedgerVote",
     "NomineeTotal",
+    "ResultCertified",
     "Store",
     "StoreError",
     "StoreUnavailable",
@@ -40,6 +42,10 @@ class StoreUnavailable(VotesvcError):
     """The database cannot be reached or cannot write now; retry later."""
 
 
+class ResultCertified(StoreError):
+    """The campaign's result is certified: its votes are frozen (no void)."""
+
+
 class VoteRow(NamedTuple):
     """One accepted vote as the flusher writes it (a tuple: stores bind it as is)."""
 
@@ -50,6 +56,7 @@ class VoteRow(NamedTuple):
     ip_hash: str
     accepted_at: int  # epoch ms
     method: str = UNVERIFIED  # how the voter was verified (votesvc.entry)
+    prefix_hash: str = ""  # the client's network prefix, keyed ("": not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,7 @@ class LedgerVote:
     void: bool
     void_reason: str | None
     method: str
+    prefix_hash: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +85,11 @@ class NomineeTotal:
 
 @dataclass(frozen=True, slots=True)
 class VoteSelection:
-    """Which votes a void names: ids, a phone's hash or a nominee, within a time range.
+    """Which votes a void names: ids, a phone's hash, a nominee or network prefixes
+    (their keyed hashes), within a time range.
 
-    Every criterion given must hold; at least one of ``vote_ids``, ``phone_hash``
-    and ``nominee`` is required (a time range alone would name every vote).
+    Every criterion given must hold; at least one of ``vote_ids``, ``phone_hash``,
+    ``nominee`` and ``prefixes`` is required (a time range alone would name every vote).
     """
 
     vote_ids: tuple[str, ...] = ()
@@ -88,10 +97,11 @@ class VoteSelection:
     nominee: str | None = None
     since: int | None = None  # epoch ms, inclusive
     until: int | None = None  # epoch ms, exclusive
+    prefixes: tuple[str, ...] = ()  # votes from any of these network prefixes
 
     def __post_init__(self) -> None:
-        if not (self.vote_ids or self.phone_hash or self.nominee):
-            raise StoreError("a selection names vote ids, a phone or a nominee")
+        if not (self.vote_ids or self.phone_hash or self.nominee or self.prefixes):
+            raise StoreError("a selection names vote ids, a phone, a nominee or prefixes")
 
     @property
     def start(self) -> int:
@@ -110,6 +120,8 @@ class VoteSelection:
             named["phone_hash"] = self.phone_hash
         if self.nominee is not None:
             named["nominee"] = self.nominee
+        if self.prefixes:
+            named["prefixes"] = list(self.prefixes)
         return {**named, "since": self.since, "until": self.until}
 
 
@@ -120,6 +132,18 @@ class AuditEntry:
     action: str
     detail: str  # JSON
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Certification:
+    """A campaign's certified result: once written, its votes are frozen."""
+
+    certified_at: int  # epoch ms
+    actor: str
+    votes: int  # ledger rows when certified, void ones included
+    void: int  # of which void
+    export_sha256: str  # of the export under the default label, as a file
+    result: str  # JSON: the published result (votesvc.ledger.certify)
 
 
 class Store(Protocol):
@@ -180,6 +204,21 @@ class Store(Protocol):
         All or nothing: if any of them is not a valid vote of the campaign now
         (voided meanwhile, unknown), nothing changes and the answer is None.
         No ids: nothing is written (no audit row for no change) and it answers [].
+        Raises ResultCertified, changing nothing, once the result is certified.
+        """
+
+    async def certification(self, campaign: str) -> Certification | None:
+        """The campaign's certified result, or None while it is not certified."""
+
+    async def certify(
+        self, campaign: str, certification: Certification, *, audit: AuditEntry
+    ) -> bool:
+        """Write ``certification`` and ``audit``, in one transaction, if the ledger
+        still holds ``certification.votes`` rows of which ``certification.void``
+        are void (False, nothing written: it changed since they were counted).
+
+        Raises ResultCertified when the campaign is certified already. A void
+        and a certification never overlap: one waits for the other.
         """
 
     async def record_audit(self, campaign: str, audit: AuditEntry) -> None:

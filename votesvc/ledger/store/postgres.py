@@ -18,8 +18,10 @@ import asyncpg
 from votesvc.ledger.store.base import (
     ALL_TIME,
     AuditEntry,
+    Certification,
     LedgerVote,
     NomineeTotal,
+    ResultCertified,
     StoreUnavailable,
     VoteRow,
     VoteSelection,
@@ -31,7 +33,13 @@ __all__ = ["PostgresStore", "public_url", "schema_present"]
 
 _COLUMNS = VoteRow._fields  # votes_in's, in the order a row holds them
 _CHUNK = 5000
-_VOTE_COLUMNS = "vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason, method"
+_VOTE_COLUMNS = (
+    "vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason, method, prefix_hash"
+)
+_CERTIFICATION = "certified_at, actor, votes, void, export_sha256, result"
+# A void and a certification of one campaign take this lock (with the campaign's
+# hashtext as the second key) for their transaction: one waits for the other.
+_FREEZE_LOCK = 0x66726565
 _MIGRATION_LOCK = 0x766F746573  # pg_advisory_xact_lock key: one migrator at a time
 # What asyncpg raises when the server is gone, restarting or refusing. That
 # includes InternalClientError: a connection that broke mid-query fails its
@@ -53,7 +61,8 @@ class _Changed(Exception):
 async def _prepare_connection(conn: asyncpg.Connection) -> None:
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS votes_in (vote_id TEXT, campaign TEXT, nominee TEXT,"
-        " phone_hash TEXT, ip_hash TEXT, accepted_at BIGINT, method TEXT) ON COMMIT DELETE ROWS"
+        " phone_hash TEXT, ip_hash TEXT, accepted_at BIGINT, method TEXT, prefix_hash TEXT)"
+        " ON COMMIT DELETE ROWS"
     )
 
 
@@ -108,8 +117,9 @@ class PostgresStore:
                 await conn.copy_records_to_table("votes_in", records=rows, columns=_COLUMNS)
                 status = await conn.execute(
                     "INSERT INTO votes (vote_id, campaign, nominee, phone_hash, ip_hash,"
-                    " accepted_at, method) SELECT vote_id, campaign, nominee, phone_hash,"
-                    " ip_hash, accepted_at, method FROM votes_in ON CONFLICT (vote_id) DO NOTHING"
+                    " accepted_at, method, prefix_hash) SELECT vote_id, campaign, nominee,"
+                    " phone_hash, ip_hash, accepted_at, method, prefix_hash FROM votes_in"
+                    " ON CONFLICT (vote_id) DO NOTHING"
                 )
         except _DOWN as exc:
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
@@ -194,14 +204,13 @@ class PostgresStore:
             ):
                 chunk: list[LedgerVote] = []
                 async for r in conn.cursor(
-                    "SELECT vote_id, nominee, phone_hash, ip_hash, accepted_at, void,"
-                    " void_reason, method FROM votes WHERE campaign = $1 AND accepted_at >= $2"
+                    f"SELECT {_VOTE_COLUMNS} FROM votes WHERE campaign = $1 AND accepted_at >= $2"
                     " ORDER BY accepted_at, vote_id",
                     campaign,
                     since or 0,
                     prefetch=_CHUNK,
                 ):
-                    chunk.append(LedgerVote(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]))
+                    chunk.append(_vote(r))
                     if len(chunk) >= _CHUNK:
                         yield chunk
                         chunk = []
@@ -222,6 +231,9 @@ class PostgresStore:
         if selection.nominee is not None:
             args.append(selection.nominee)
             sql += f" AND nominee = ${len(args)}"
+        if selection.prefixes:
+            args.append(sorted(set(selection.prefixes)))
+            sql += f" AND prefix_hash = ANY(${len(args)}::text[])"
         if selection.vote_ids:
             args.append(sorted(set(selection.vote_ids)))
             sql += f" AND vote_id = ANY(${len(args)}::text[])"
@@ -236,6 +248,8 @@ class PostgresStore:
             return []
         try:
             async with self._require().acquire() as conn, conn.transaction():
+                if await _freeze(conn, campaign):
+                    raise ResultCertified(f"the result of {campaign} is certified")
                 rows = await conn.fetch(
                     "UPDATE votes SET void = TRUE, void_reason = $1"
                     " WHERE campaign = $2 AND NOT void AND vote_id = ANY($3::text[])"
@@ -261,6 +275,53 @@ class PostgresStore:
         except _DOWN as exc:
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
         return sorted((_vote(row) for row in rows), key=lambda v: (v.accepted_at, v.vote_id))
+
+    async def certification(self, campaign: str) -> Certification | None:
+        rows = await self._fetch(
+            f"SELECT {_CERTIFICATION} FROM certifications WHERE campaign = $1", campaign
+        )
+        return Certification(*rows[0]) if rows else None
+
+    async def certify(
+        self, campaign: str, certification: Certification, *, audit: AuditEntry
+    ) -> bool:
+        c = certification
+        try:
+            async with self._require().acquire() as conn, conn.transaction():
+                if await _freeze(conn, campaign):
+                    raise ResultCertified(f"the result of {campaign} is certified already")
+                votes, void = await conn.fetchrow(
+                    "SELECT COUNT(*), COUNT(*) FILTER (WHERE void) FROM votes WHERE campaign = $1",
+                    campaign,
+                )
+                if (votes, void) != (c.votes, c.void):
+                    raise _Changed  # rolls the transaction back
+                await conn.execute(
+                    f"INSERT INTO certifications (campaign, {_CERTIFICATION})"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    campaign,
+                    c.certified_at,
+                    c.actor,
+                    c.votes,
+                    c.void,
+                    c.export_sha256,
+                    c.result,
+                )
+                await conn.execute(
+                    "INSERT INTO audit_log (campaign, at, actor, action, detail, reason)"
+                    " VALUES ($1, $2, $3, $4, $5, $6)",
+                    campaign,
+                    audit.at,
+                    audit.actor,
+                    audit.action,
+                    audit.detail,
+                    audit.reason,
+                )
+        except _Changed:
+            return False
+        except _DOWN as exc:
+            raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+        return True
 
     async def record_audit(self, campaign: str, audit: AuditEntry) -> None:
         await self._fetch(
@@ -344,7 +405,13 @@ class PostgresStore:
 
 
 def _vote(row: Any) -> LedgerVote:
-    return LedgerVote(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+    return LedgerVote(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+
+
+async def _freeze(conn: asyncpg.Connection, campaign: str) -> bool:
+    """Take the campaign's freeze lock for this transaction; whether it is certified."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _FREEZE_LOCK, campaign)
+    return bool(await conn.fetchval("SELECT 1 FROM certifications WHERE campaign = $1", campaign))
 
 
 def public_url(dsn: str) -> str:

@@ -101,6 +101,23 @@ _ADMIN_INDEXES = (
     "CREATE INDEX admin_signin_failures_by ON admin_signin_failures (account, prefix, at)",
 )
 
+# Where a vote came from: the keyed hash of its client's network prefix (IPv4 /24,
+# IPv6 /48; votesvc.entry, field px), never the address. '' for votes stored before it.
+_VOTE_PREFIX = "ALTER TABLE votes ADD COLUMN prefix_hash TEXT NOT NULL DEFAULT ''"
+
+# A certified result (votesvc.ledger.certify): one row per campaign, never changed;
+# while it exists the campaign's votes are frozen. result is the published JSON.
+_CERTIFICATIONS = """
+CREATE TABLE certifications (
+    campaign      TEXT PRIMARY KEY,
+    certified_at  BIGINT NOT NULL,
+    actor         TEXT NOT NULL,
+    votes         BIGINT NOT NULL,
+    void          BIGINT NOT NULL,
+    export_sha256 TEXT NOT NULL,
+    result        TEXT NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -142,5 +159,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             *_ADMIN_INDEXES,
         ),
         postgres=(_ADMIN_ACCOUNTS, _ADMIN_SESSIONS, _ADMIN_FAILURES, *_ADMIN_INDEXES),
+    ),
+    Migration(
+        5,
+        "votes: network prefix hash; certified results",
+        # A constant default, as in migration 3: no rewrite of the rows.
+        sqlite=(_VOTE_PREFIX, _CERTIFICATIONS + " WITHOUT ROWID"),
+        postgres=(_VOTE_PREFIX, _CERTIFICATIONS),
     ),
 )

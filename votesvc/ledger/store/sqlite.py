@@ -20,8 +20,10 @@ from typing import Any, TypeVar
 from votesvc.ledger.store.base import (
     ALL_TIME,
     AuditEntry,
+    Certification,
     LedgerVote,
     NomineeTotal,
+    ResultCertified,
     StoreUnavailable,
     VoteRow,
     VoteSelection,
@@ -36,7 +38,10 @@ T = TypeVar("T")
 _CHUNK = 5000
 _IDS_PER_STATEMENT = 500  # well under SQLite's bound on host parameters
 _PLACEHOLDER = re.compile(r"\$(\d+)")  # PostgreSQL's $1 is SQLite's ?1
-_VOTE_COLUMNS = "vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason, method"
+_VOTE_COLUMNS = (
+    "vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason, method, prefix_hash"
+)
+_CERTIFICATION = "certified_at, actor, votes, void, export_sha256, result"
 
 
 class _Changed(Exception):
@@ -107,9 +112,8 @@ class SqliteStore:
             before = conn.total_changes
             with _transaction(conn):
                 conn.executemany(
-                    "INSERT OR IGNORE INTO votes"
-                    " (vote_id, campaign, nominee, phone_hash, ip_hash, accepted_at, method)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO votes (vote_id, campaign, nominee, phone_hash,"
+                    " ip_hash, accepted_at, method, prefix_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
             return conn.total_changes - before
@@ -215,8 +219,7 @@ class SqliteStore:
         conn = await self._run(lambda _: self._connect())
         try:
             sql = (
-                "SELECT vote_id, nominee, phone_hash, ip_hash, accepted_at, void, void_reason,"
-                " method FROM votes WHERE campaign = ? AND accepted_at >= ?"
+                f"SELECT {_VOTE_COLUMNS} FROM votes WHERE campaign = ? AND accepted_at >= ?"
                 " ORDER BY accepted_at, vote_id"
             )
             cursor = await self._run(lambda _: conn.execute(sql, (campaign, since or 0)))
@@ -224,10 +227,7 @@ class SqliteStore:
                 chunk = await self._run(lambda _: cursor.fetchmany(_CHUNK))
                 if not chunk:
                     return
-                yield [
-                    LedgerVote(vid, nom, phone, ip, at, bool(void), reason, method)
-                    for vid, nom, phone, ip, at, void, reason, method in chunk
-                ]
+                yield [_vote(row) for row in chunk]
         finally:
             await self._run(lambda _: conn.close())
 
@@ -243,6 +243,10 @@ class SqliteStore:
         if selection.nominee is not None:
             sql += " AND nominee = ?"
             params += (selection.nominee,)
+        if selection.prefixes:
+            prefixes = sorted(set(selection.prefixes))
+            sql += f" AND prefix_hash IN ({','.join('?' * len(prefixes))})"
+            params += tuple(prefixes)
         if not selection.vote_ids:
             rows = await self._fetch(sql, params)
         else:
@@ -265,6 +269,8 @@ class SqliteStore:
             rows: list[Any] = []
             try:
                 with _transaction(conn):
+                    if _certified(conn, campaign):  # BEGIN IMMEDIATE: a certify waits for us
+                        raise ResultCertified(f"the result of {campaign} is certified")
                     for chunk in _chunks(ids):
                         marks = ",".join("?" * len(chunk))
                         rows += conn.execute(
@@ -285,6 +291,51 @@ class SqliteStore:
             return sorted((_vote(row) for row in rows), key=lambda v: (v.accepted_at, v.vote_id))
 
         return await self._run(void)
+
+    async def certification(self, campaign: str) -> Certification | None:
+        rows = await self._fetch(
+            f"SELECT {_CERTIFICATION} FROM certifications WHERE campaign = ?", (campaign,)
+        )
+        return Certification(*rows[0]) if rows else None
+
+    async def certify(
+        self, campaign: str, certification: Certification, *, audit: AuditEntry
+    ) -> bool:
+        def certify(conn: sqlite3.Connection) -> bool:
+            try:
+                with _transaction(conn):  # BEGIN IMMEDIATE: no void runs meanwhile
+                    if _certified(conn, campaign):
+                        raise ResultCertified(f"the result of {campaign} is certified already")
+                    votes, void = conn.execute(
+                        "SELECT COUNT(*), COALESCE(SUM(void), 0) FROM votes WHERE campaign = ?",
+                        (campaign,),
+                    ).fetchone()
+                    if (votes, void) != (certification.votes, certification.void):
+                        raise _Changed
+                    c = certification
+                    conn.execute(
+                        f"INSERT INTO certifications (campaign, {_CERTIFICATION})"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            campaign,
+                            c.certified_at,
+                            c.actor,
+                            c.votes,
+                            c.void,
+                            c.export_sha256,
+                            c.result,
+                        ),
+                    )
+                    conn.execute(
+                        "INSERT INTO audit_log (campaign, at, actor, action, detail, reason)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (campaign, audit.at, audit.actor, audit.action, audit.detail, audit.reason),
+                    )
+            except _Changed:
+                return False
+            return True
+
+        return await self._run(certify)
 
     async def record_audit(self, campaign: str, audit: AuditEntry) -> None:
         await self._fetch(
@@ -358,7 +409,12 @@ def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
 
 
 def _vote(row: Sequence[Any]) -> LedgerVote:
-    return LedgerVote(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
+    return LedgerVote(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8])
+
+
+def _certified(conn: sqlite3.Connection, campaign: str) -> bool:
+    found = conn.execute("SELECT 1 FROM certifications WHERE campaign = ?", (campaign,))
+    return found.fetchone() is not None
 
 
 class _transaction:
