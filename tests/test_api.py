@@ -267,6 +267,9 @@ async def test_nominees_lists_the_campaign(service: Service) -> None:
         "name": "Nominee 1",
         "trade": "fitter",
         "employer": "Works",
+        "title": None,
+        "bio": None,
+        "photo_url": None,
     }
 
 

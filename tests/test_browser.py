@@ -343,8 +343,8 @@ def test_screenshots(
                     "data-value", str(done), timeout=WAIT_MS
                 )
         for watcher in (page, small):
-            watcher.wait_for_function(
-                "document.querySelector('#rate').textContent !== '—'", timeout=WAIT_MS
+            expect(watcher.locator("#rate")).to_have_attribute(
+                "data-measured", "true", timeout=WAIT_MS
             )
         expect(page.locator("#cut")).to_have_attribute("data-tie", "true")
         expect(page.locator('.row[data-status="tie"]')).to_have_count(2)

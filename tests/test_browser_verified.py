@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +31,7 @@ from tests.sms_gateway import SmsGateway
 from tests.support import SECRET, phone, set_up_campaign_now
 from tests.test_browser import PHONE, WAIT_MS, expect, screenshot_dir
 from votesvc.app import create_app
-from votesvc.campaign import Campaign, parse_campaign
+from votesvc.campaign import Campaign, demo_campaign_text, parse_campaign
 from votesvc.phones import hash_phone
 from votesvc.redis_server import EmbeddedRedis
 from votesvc.settings import Settings
@@ -60,7 +59,7 @@ def verified_campaign(campaign_id: str, **verification: Any) -> Campaign:
     window stays while it holds a month ahead (the screenshots show it), else
     it moves to around now.
     """
-    text = resources.files("votesvc").joinpath("campaigns/demo-sms.toml").read_text("utf-8")
+    text = demo_campaign_text("demo-sms.toml")
     changes = {
         "id": f'"{campaign_id}"',
         "ip_limit": "100000",  # every test votes from 127.0.0.1

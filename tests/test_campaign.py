@@ -60,8 +60,8 @@ NO_RULES = _FULL[: _FULL.index("[rules]")] + _FULL[_FULL.index("[[nominees]]") :
         (campaign_toml(phone_burst_limit="5"), "phone_burst_limit must be an integer"),
         (campaign_toml(trusted_proxy=["10.0.0.0/8"]), "unknown key rules.trusted_proxy"),
         (
-            campaign_toml().replace('employer = "Works"', 'employer = "W"\nphoto = "x"', 1),
-            "unknown key nominees[0].photo",
+            campaign_toml().replace('employer = "Works"', 'employer = "W"\nportrait = "x"', 1),
+            "unknown key nominees[0].portrait",
         ),
         (campaign_toml().replace("[rules]", 'opens = "x"\n[rules]'), "unknown key campaign.opens"),
         ("[campaign]\n[extra]\n", "unknown key extra"),

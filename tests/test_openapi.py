@@ -60,6 +60,10 @@ KINDS = {"unverified": None, "verified": VERIFIED, "partner-only": PARTNER_ONLY}
 NOT_DOCUMENTED = {
     "/": "the campaign page (HTML)",
     "/dashboard": "the dashboard (HTML)",
+    "/results": "the certified result (HTML; the JSON is GET /v1/results)",
+    "/embed/vote": "the embed kit's vote card (HTML)",
+    "/embed/board": "the embed kit's leaderboard (HTML)",
+    "/media/{name}": "the nominees' photos (WebP)",
     "/static": "the pages' stylesheets and scripts",
     "/admin": "the organisers' console (HTML pages and forms, not the API)",
 }

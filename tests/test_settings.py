@@ -163,3 +163,21 @@ def test_verification_settings_are_read(tmp_path: Path) -> None:
 def test_bad_verification_settings(tmp_path: Path, env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         settings(tmp_path, VOTESVC_SECRET=LONG_SECRET, **env)
+
+
+def test_embed_origins_are_read_and_nothing_else_reaches_the_header(tmp_path: Path) -> None:
+    assert settings(tmp_path).embed_origins == ()
+    built = settings(
+        tmp_path, VOTESVC_EMBED_ORIGINS=" https://News.example.com/, https://*.media.example:8443 "
+    )
+    assert built.embed_origins == ("https://news.example.com", "https://*.media.example:8443")
+    for junk in (
+        "https://a.example; script-src *",
+        "news.example.com",
+        "https://a.example/path",
+        "'self'",
+        "*",
+        "ftp://a.example",
+    ):
+        with pytest.raises(ConfigError, match=r"VOTESVC_EMBED_ORIGINS: .* is not an origin"):
+            settings(tmp_path, VOTESVC_EMBED_ORIGINS=junk)

@@ -127,10 +127,7 @@ class VoteApi:
         self.nominees_body = orjson.dumps(
             {
                 "campaign": campaign.as_json(),
-                "nominees": [
-                    {"id": n.id, "name": n.name, "trade": n.trade, "employer": n.employer}
-                    for n in campaign.nominees
-                ],
+                "nominees": [n.as_json() for n in campaign.nominees],
             }
         )
 
@@ -210,13 +207,18 @@ class VoteApi:
         if not self.settled:
             return self._unavailable
         client = scope.get("client")
-        ip_hash = self.client_ip.key(
+        ip_hash, prefix_hash = self.client_ip.client(
             client[0] if client else None,
             forwarded.decode("latin-1") if forwarded is not None and self._use_forwarded else None,
         )
         try:
             status, value, vote_id = await self.caster.cast(
-                nominee, phone_hash, ip_hash, "" if key is None else key.decode(), method
+                nominee,
+                phone_hash,
+                ip_hash,
+                "" if key is None else key.decode(),
+                method,
+                prefix_hash,
             )
         except RedisUnavailable:
             return self._unavailable

@@ -38,12 +38,14 @@ from votesvc.ledger.runner import FlusherTask
 from votesvc.ledger.setup import settle_campaign
 from votesvc.ledger.store import StoreUnavailable, build_store
 from votesvc.logs import ThrottledLog
+from votesvc.media import prepare_photos
 from votesvc.meta import campaign_from_mirror, data_intact
 from votesvc.metrics import Metrics, VoteStats
 from votesvc.openapi import openapi_route
 from votesvc.pages import page_routes
 from votesvc.redismemory import MemoryGuard
 from votesvc.responses import error_response
+from votesvc.results import Results
 from votesvc.scripts import register_scripts
 from votesvc.settings import Settings
 from votesvc.shutdown import on_exit_signal
@@ -75,6 +77,8 @@ def create_app(
     """
     if campaign is None:
         campaign = load_campaign(settings.campaign_path)
+    photos = prepare_photos(campaign, settings.data_dir)  # `serve` made them: found, not made
+    campaign = campaign.with_photo_urls(photos.urls)
     client = connect(settings)
     keys = Keys(campaign.id, settings.shards)
     metrics = Metrics() if settings.metrics_port is not None else None
@@ -184,8 +188,18 @@ def create_app(
 
     setup_log = ThrottledLog(log, every=10.0)
     # The organisers' console: its ledger store opens at its first request.
+    results = Results(settings, campaign)  # the certified result: its ledger opens when asked
     console = Console(
-        settings, campaign, client, keys, board, client_ip, ready, clock, metrics=metrics
+        settings,
+        campaign,
+        client,
+        keys,
+        board,
+        client_ip,
+        ready,
+        clock,
+        metrics=metrics,
+        on_certified=results.forget,
     )
 
     @contextlib.asynccontextmanager
@@ -240,6 +254,7 @@ def create_app(
             if verifiers.sender is not None:
                 await verifiers.sender.aclose()
             await console.close()
+            await results.close()
             await client.aclose()
 
     routes = [
@@ -247,10 +262,13 @@ def create_app(
         Route("/v1/nominees", api.nominees, methods=["GET"]),
         RawRoute("/v1/tally", api.tally, methods=["GET"]),
         Route("/v1/tally/stream", streams, methods=["GET"]),
+        RawRoute("/v1/results", results.api, methods=["GET"]),
+        Route("/results", results.page, methods=["GET"], name="results_page"),
         RawRoute("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
         openapi_route(campaign.verification),
-        *page_routes(),
+        *page_routes(settings.embed_origins),
+        photos.route(),
         Route("/admin", console.at_root, methods=["GET"]),
         Mount("/admin", app=console, name="console"),
     ]

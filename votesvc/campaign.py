@@ -21,10 +21,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from votesvc.errors import CampaignError
 
 __all__ = [
+    "BIO_MAX",
+    "TITLE_MAX",
     "Campaign",
     "Nominee",
     "Rules",
+    "Suspects",
     "Verification",
+    "demo_campaign_dir",
     "demo_campaign_text",
     "load_campaign",
     "parse_campaign",
@@ -32,7 +36,7 @@ __all__ = [
 
 _CAMPAIGN_ID = re.compile(r"[a-z0-9-]{1,64}")
 _NOMINEE_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
-_TOP_KEYS = frozenset(("campaign", "rules", "nominees", "verification"))
+_TOP_KEYS = frozenset(("campaign", "rules", "nominees", "verification", "suspects"))
 _CAMPAIGN_KEYS = frozenset(("id", "title", "timezone", "opens_at", "closes_at"))
 _RULE_KEYS = frozenset(
     (
@@ -46,7 +50,9 @@ _RULE_KEYS = frozenset(
         "award_seats",
     )
 )
-_NOMINEE_KEYS = frozenset(("id", "name", "trade", "employer"))
+_NOMINEE_KEYS = frozenset(("id", "name", "trade", "employer", "title", "bio", "photo"))
+BIO_MAX = 300  # characters of a nominee's bio (事迹简介): a card's worth, read on a phone
+TITLE_MAX = 30  # characters of a title (高级技师): one line beside the name
 _METHODS = ("sms", "partner")
 _PARTNER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 # [verification]'s numbers and their defaults; each must be an integer >= 1,
@@ -76,6 +82,22 @@ class Nominee:
     trade: str
     employer: str
     code: str  # one character of NOMINEE_CODES; the ledger's map decides (votesvc.meta)
+    title: str | None = None  # e.g. 高级技师
+    bio: str | None = None  # a short 事迹简介, at most BIO_MAX characters
+    photo: Path | None = None  # the source file, as the campaign names it (votesvc.media)
+    photo_url: str | None = None  # where it is served, once votesvc.media has made it
+
+    def as_json(self) -> dict[str, Any]:
+        """The nominee as ``GET /v1/nominees`` lists it."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "trade": self.trade,
+            "employer": self.employer,
+            "title": self.title,
+            "bio": self.bio,
+            "photo_url": self.photo_url,
+        }
 
 
 AWARD_SEATS = 10  # the default: the ten most voted receive the award
@@ -148,6 +170,20 @@ class Verification:
 
 
 @dataclass(frozen=True, slots=True)
+class Suspects:
+    """The thresholds of the suspicious-activity signals (the ``[suspects]`` table;
+    votesvc.ledger.suspects says what each signal is)."""
+
+    prefix_votes_per_hour: int = 200  # a prefix's votes in a clock hour, more is suspect
+    nominee_spike_factor: float = 5  # a nominee's minute above this many times its median
+    nominee_spike_min_votes: int = 30  # ... and at least this many votes in that minute
+    top_prefix_share: float = 0.5  # a nominee's share of votes from its 10 busiest prefixes
+    top_prefix_min_votes: int = 200  # ... for a nominee with at least this many votes
+    same_sequence_phones: int = 20  # phones voting the same ordered list of nominees ...
+    same_sequence_minutes: int = 10  # ... within this many minutes
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     id: str
     title: str
@@ -157,6 +193,7 @@ class Campaign:
     rules: Rules
     nominees: tuple[Nominee, ...]
     verification: Verification = Verification()
+    suspects: Suspects = Suspects()
     _by_id: dict[str, Nominee] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -168,6 +205,11 @@ class Campaign:
     def with_codes(self, codes: dict[str, str]) -> Campaign:
         """This campaign with the nominee codes ``codes`` (the ledger's, votesvc.meta)."""
         nominees = tuple(replace(n, code=codes[n.id]) for n in self.nominees)
+        return replace(self, nominees=nominees)
+
+    def with_photo_urls(self, urls: dict[str, str]) -> Campaign:
+        """This campaign with its photos' URLs (nominee id -> URL; votesvc.media)."""
+        nominees = tuple(replace(n, photo_url=urls.get(n.id)) for n in self.nominees)
         return replace(self, nominees=nominees)
 
     @property
@@ -189,35 +231,50 @@ class Campaign:
         return body
 
 
-def demo_campaign_text() -> str:
-    """The TOML of the demo campaign shipped with the package."""
-    return resources.files("votesvc").joinpath("campaigns/demo.toml").read_text("utf-8")
+def demo_campaign_text(name: str = "demo.toml") -> str:
+    """The TOML of a demo campaign shipped with the package (``demo-sms.toml`` too).
+
+    Its photos' paths are made absolute, so a copy written anywhere finds them.
+    """
+    text = resources.files("votesvc").joinpath("campaigns", name).read_text("utf-8")
+    folder = demo_campaign_dir().as_posix()
+    return re.sub(r'^photo = "(?!/)', f'photo = "{folder}/', text, flags=re.MULTILINE)
+
+
+def demo_campaign_dir() -> Path:
+    """The folder of the demo campaign: its photos' paths are relative to it."""
+    return Path(str(resources.files("votesvc").joinpath("campaigns")))
 
 
 def load_campaign(path: Path | None) -> Campaign:
     """Read and validate a campaign file, or the demo when ``path`` is None."""
     if path is None:
-        return parse_campaign(demo_campaign_text(), source="demo campaign")
+        return parse_campaign(
+            demo_campaign_text(), source="demo campaign", base=demo_campaign_dir()
+        )
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
         raise CampaignError(f"campaign file {path}: cannot read it ({exc.strerror})") from exc
     except UnicodeDecodeError as exc:
         raise CampaignError(f"campaign file {path}: not UTF-8 text") from exc
-    return parse_campaign(text, source=f"campaign file {path}")
+    return parse_campaign(text, source=f"campaign file {path}", base=path.parent)
 
 
-def parse_campaign(text: str, *, source: str = "campaign") -> Campaign:
+def parse_campaign(text: str, *, source: str = "campaign", base: Path | None = None) -> Campaign:
+    """``base``: the folder a relative ``photo`` path starts from (the campaign file's);
+    None: the working directory."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CampaignError(f"{source}: invalid TOML: {exc}") from exc
-    return _Parser(source).campaign(doc)
+    return _Parser(source, base).campaign(doc)
 
 
 class _Parser:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, base: Path | None = None) -> None:
         self.source = source
+        self.base = base
 
     def fail(self, message: str) -> CampaignError:
         return CampaignError(f"{self.source}: {message}")
@@ -290,6 +347,7 @@ class _Parser:
             rules=self.rules(self.table(doc, "rules")),
             nominees=self.nominees(doc.get("nominees")),
             verification=self.verification(doc.get("verification", {})),
+            suspects=self.suspects(doc.get("suspects", {})),
         )
 
     def verification(self, table: Any) -> Verification:
@@ -309,6 +367,27 @@ class _Parser:
                 self.integer(table, "verification", key, minimum) if key in table else default
             )
         return Verification(methods=methods, partners=partners, **numbers)
+
+    def suspects(self, table: Any) -> Suspects:
+        """``[suspects]``: whole numbers >= 1, but the factor (> 0) and the share (0 to 1)."""
+        if not isinstance(table, dict):
+            raise self.fail("[suspects] must be a table")
+        defaults = Suspects()
+        self.known_keys(table, "suspects.", frozenset(Suspects.__slots__))
+        values: dict[str, Any] = {}
+        for key in Suspects.__slots__:
+            value = table.get(key, getattr(defaults, key))
+            real = isinstance(value, int | float) and not isinstance(value, bool)
+            if key == "top_prefix_share":
+                if not real or not 0 < value < 1:
+                    raise self.fail("suspects.top_prefix_share must be a number between 0 and 1")
+            elif key == "nominee_spike_factor":
+                if not real or value <= 0:
+                    raise self.fail("suspects.nominee_spike_factor must be a number > 0")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise self.fail(f"suspects.{key} must be an integer >= 1")
+            values[key] = value
+        return Suspects(**values)
 
     def names(
         self, table: dict[str, Any], key: str, valid: Callable[[str], object], form: str
@@ -373,17 +452,36 @@ class _Parser:
             if nominee_id in seen:
                 raise self.fail(f"duplicate nominee id {nominee_id!r}")
             seen.add(nominee_id)
+            photo = self.optional(item, where, "photo", 4096)
             parsed.append(
-                (
-                    nominee_id,
-                    self.string(item, where, "name"),
-                    self.string(item, where, "trade"),
-                    self.string(item, where, "employer"),
+                Nominee(
+                    id=nominee_id,
+                    name=self.string(item, where, "name"),
+                    trade=self.string(item, where, "trade"),
+                    employer=self.string(item, where, "employer"),
+                    code="",
+                    title=self.optional(item, where, "title", TITLE_MAX),
+                    bio=self.optional(item, where, "bio", BIO_MAX),
+                    photo=None if photo is None else self.path(photo),
                 )
             )
         # Codes follow the sorted ids, so reordering the file mid-campaign is harmless.
         codes = {nid: NOMINEE_CODES[i] for i, nid in enumerate(sorted(seen))}
-        return tuple(
-            Nominee(id=nid, name=name, trade=trade, employer=employer, code=codes[nid])
-            for nid, name, trade, employer in parsed
-        )
+        return tuple(replace(n, code=codes[n.id]) for n in parsed)
+
+    def optional(self, table: dict[str, Any], where: str, key: str, most: int) -> str | None:
+        """An optional text of at most ``most`` characters, without its outer blanks."""
+        if key not in table:
+            return None
+        value = table[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"{where}.{key} must be a non-empty string")
+        value = value.strip()
+        if len(value) > most:
+            raise self.fail(f"{where}.{key} has {len(value)} characters, at most {most}")
+        return value
+
+    def path(self, text: str) -> Path:
+        """A path from the campaign file: relative ones start at the file's folder."""
+        path = Path(text)
+        return path if path.is_absolute() or self.base is None else self.base / path

@@ -25,6 +25,7 @@ from votesvc.ledger.cli import add_ledger_commands
 from votesvc.ledger.clitools import check_ledger
 from votesvc.ledger.setup import check_stored_meta, set_up_before_serving
 from votesvc.logs import configure_logging, logging_config
+from votesvc.media import prepare_photos
 from votesvc.metrics import (
     WorkerCollector,
     enable_multiprocess,
@@ -45,6 +46,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     campaign = load_campaign(settings.campaign_path)  # a bad file stops us here
+    prepare_photos(campaign, settings.data_dir)  # and so does a bad photo (made once, here)
     check_verification(campaign, settings)  # and so does "sms" with no sender
     if settings.flush_in_serve:  # and so does a start the ledger's campaign refuses
         asyncio.run(check_stored_meta(settings, campaign))
@@ -73,7 +75,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         f"votesvc {__version__}: campaign {campaign.id!r} ({len(campaign.nominees)} nominees)\n"
         f"  API        http://{host}:{args.port}/v1/tally\n"
         f"  vote page  http://{host}:{args.port}/\n"
-        f"  dashboard  http://{host}:{args.port}/dashboard\n"
+        f"  dashboard  http://{host}:{args.port}/dashboard (a hall's screen: ?display=wall)\n"
         f"  console    http://{host}:{args.port}/admin (accounts: votesvc admin add-user)\n"
         f"  Redis      {'embedded, ' + embedded.url if embedded else 'VOTESVC_REDIS_URL'}",
         flush=True,

@@ -29,11 +29,12 @@ from starlette.routing import Route
 
 from votesvc import __version__
 from votesvc.api import MAX_BODY
-from votesvc.campaign import Verification
+from votesvc.campaign import BIO_MAX, TITLE_MAX, Verification
 from votesvc.errors import HTTP_ERRORS
 from votesvc.otp import CODE_DIGITS
 from votesvc.pages import ASSET_CACHE
 from votesvc.responses import JSON
+from votesvc.results import CACHE_CONTROL as RESULTS_CACHE
 
 __all__ = ["openapi_document", "openapi_route"]
 
@@ -74,6 +75,7 @@ def openapi_document(*, verified: bool, sms: bool) -> dict[str, Any]:
         "/v1/nominees": {"get": _nominees()},
         "/v1/tally": {"get": _tally()},
         "/v1/tally/stream": {"get": _tally_stream()},
+        "/v1/results": {"get": _results()},
     }
     if sms:
         paths["/v1/pow"] = {"get": _pow()}
@@ -295,6 +297,45 @@ def _tally_stream() -> dict[str, Any]:
                 "or the server is shutting down.",
             ),
         },
+    )
+
+
+def _results() -> dict[str, Any]:
+    cache = _header(RESULTS_CACHE)
+    return _operation(
+        "getResults",
+        "votes",
+        "The certified result",
+        "Before the organisers certify the result (after voting closes): "
+        '`{"campaign", "certified": false}`. After: the winners of the award (the first '
+        "`seats` places), as certified from the ledger; `place` is equal for nominees the tie "
+        "rule did not separate. A certified result never changes. Each process reads the "
+        "ledger at most every 2 s until it is certified.",
+        {
+            "200": {
+                "description": "The result, or that it is not certified yet.",
+                "headers": {"ETag": _ETAG_BODY, "Cache-Control": cache},
+                "content": _json("Results"),
+            },
+            "304": {
+                "description": "The result is still the one of `If-None-Match`.",
+                "headers": {"ETag": _ETAG_BODY, "Cache-Control": cache},
+            },
+            **_errors(
+                ["unavailable", "internal_error"],
+                unavailable="The ledger has not answered this process yet.",
+            ),
+        },
+        parameters=[
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "An `ETag` of an earlier reply (or a list of them, or `*`): "
+                "`304` while the result is the same.",
+                "schema": {"type": "string"},
+            }
+        ],
     )
 
 
@@ -545,6 +586,12 @@ _ETAG = {
     "schema": {"type": "string", "pattern": '^W/"[0-9a-f]{20}"$'},
 }
 
+_ETAG_BODY = {
+    "required": True,
+    "description": "Weak, derived from the body: the same from every process.",
+    "schema": {"type": "string", "pattern": '^W/"[0-9a-f]{20}"$'},
+}
+
 _HEADERS: dict[str, Any] = {
     "RetryAfter": {
         "required": True,
@@ -634,7 +681,29 @@ _SCHEMAS: dict[str, Any] = {
             "nominees": {
                 "type": "array",
                 "items": _object(
-                    {"id": _STRING, "name": _STRING, "trade": _STRING, "employer": _STRING}
+                    {
+                        "id": _STRING,
+                        "name": _STRING,
+                        "trade": _STRING,
+                        "employer": _STRING,
+                        "title": {
+                            "type": ["string", "null"],
+                            "maxLength": TITLE_MAX,
+                            "description": "A title such as 高级技师; `null`: none given.",
+                        },
+                        "bio": {
+                            "type": ["string", "null"],
+                            "maxLength": BIO_MAX,
+                            "description": "A short account of the nominee's work; `null`: none.",
+                        },
+                        "photo_url": {
+                            "type": ["string", "null"],
+                            "pattern": "^/media/[A-Za-z0-9_-]+-[0-9a-f]{16}[.]webp$",
+                            "description": "The nominee's photo, a square WebP served with "
+                            "`Cache-Control: immutable` (a new photo gets a new URL); `null`: "
+                            "none.",
+                        },
+                    }
                 ),
             },
         }
@@ -662,6 +731,45 @@ _SCHEMAS: dict[str, Any] = {
             },
         }
     ),
+    "Results": {
+        "oneOf": [
+            _object(
+                {"campaign": _STRING, "certified": {"const": False}},
+                description="Not certified yet.",
+            ),
+            _object(
+                {
+                    "campaign": _STRING,
+                    "certified": {"const": True},
+                    "certified_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "In the campaign's time zone, with its offset.",
+                    },
+                    "seats": {**_POSITIVE, "description": "Places that receive the award."},
+                    "winners": {
+                        "type": "array",
+                        "items": _object(
+                            {
+                                "place": {
+                                    "type": "integer",
+                                    "minimum": 1,
+                                    "description": "Equal for nominees the tie rule did not "
+                                    "separate (equal votes reached at the same instant).",
+                                },
+                                "id": _STRING,
+                                "name": _STRING,
+                                "trade": _STRING,
+                                "votes": _COUNT,
+                            }
+                        ),
+                    },
+                    "tie_rule": _STRING,
+                },
+                description="Certified: the award's winners, in order.",
+            ),
+        ]
+    },
     "PowChallenge": _object(
         {
             "algorithm": {"const": "SHA-256"},

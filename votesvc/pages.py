@@ -1,5 +1,7 @@
 """The pages the service ships: the campaign page at ``/``, the dashboard at
-``/dashboard``, and their stylesheets and scripts under ``/static/``.
+``/dashboard`` (``?display=wall`` for a hall's screen), the embed kit at
+``/embed/vote`` and ``/embed/board``, and their stylesheets and scripts under
+``/static/``.
 
 The files are part of the package (``votesvc/static/``), so an installed
 service serves them with no network and no build step. HTML is revalidated on
@@ -7,12 +9,16 @@ every load (``no-cache``; the ETag and Last-Modified turn a repeat into a
 ``304``), so a new release shows at the next reload; stylesheets and scripts
 may be reused for five minutes, which spares a phone three requests per page
 view during a peak and still brings a release to every browser soon after.
+
+No other site may show a page in a frame (``frame-ancestors 'none'``: a page
+framed invisibly could be clicked through), except the embed pages, which the
+origins of ``VOTESVC_EMBED_ORIGINS`` may frame: a media partner's article.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,10 +26,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Scope
 
-__all__ = ["ASSET_CACHE", "PAGE_CACHE", "page_routes"]
+__all__ = ["ASSET_CACHE", "CSP", "NO_FRAMES", "PAGE_CACHE", "frame_policy", "page_routes"]
 
 PAGE_CACHE = "no-cache"
 ASSET_CACHE = "public, max-age=300"
+NO_FRAMES = "frame-ancestors 'none'"
+CSP = "Content-Security-Policy"
+
+
+def frame_policy(origins: Sequence[str]) -> str:
+    """The Content-Security-Policy of an embed page: framed by ``origins`` only."""
+    return f"frame-ancestors {' '.join(origins)}" if origins else NO_FRAMES
 
 
 class PackageFiles(StaticFiles):
@@ -42,21 +55,31 @@ class PackageFiles(StaticFiles):
         response = super().file_response(full_path, stat_result, scope, status_code)
         html = os.fspath(full_path).endswith(".html")
         response.headers["Cache-Control"] = PAGE_CACHE if html else ASSET_CACHE
+        if html:
+            response.headers[CSP] = NO_FRAMES
         return response
 
 
-def page_routes() -> list[BaseRoute]:
-    """Routes for ``/``, ``/dashboard`` and ``/static/...``."""
+def page_routes(embed_origins: Sequence[str] = ()) -> list[BaseRoute]:
+    """Routes for ``/``, ``/dashboard``, ``/embed/...`` and ``/static/...``."""
     files = PackageFiles()
+    embeddable = frame_policy(embed_origins)
 
-    def page(name: str) -> Callable[[Request], Awaitable[Response]]:
+    def page(name: str, policy: str = NO_FRAMES) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            return await files.get_response(name, request.scope)
+            response = await files.get_response(name, request.scope)
+            response.headers[CSP] = policy
+            return response
 
         return endpoint
 
+    get = ["GET", "HEAD"]
     return [
-        Route("/", page("index.html"), methods=["GET", "HEAD"], name="campaign_page"),
-        Route("/dashboard", page("dashboard.html"), methods=["GET", "HEAD"], name="dashboard"),
+        Route("/", page("index.html"), methods=get, name="campaign_page"),
+        Route("/dashboard", page("dashboard.html"), methods=get, name="dashboard"),
+        Route("/embed/vote", page("embed-vote.html", embeddable), methods=get, name="embed_vote"),
+        Route(
+            "/embed/board", page("embed-board.html", embeddable), methods=get, name="embed_board"
+        ),
         Mount("/static", app=files, name="static"),
     ]

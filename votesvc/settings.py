@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -37,6 +38,8 @@ SECRET_MIN_LENGTH = 32  # characters; a generated secret is 64 hex digits (32 ra
 PLACEHOLDER_SECRET = "change-me"  # what deploy/votesvc.env.example ships (tests hold them equal)
 _MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_hex(32))'"
 _DATABASE_SCHEMES = ("postgresql", "postgres", "sqlite")
+# A web origin as a Content-Security-Policy source: nothing else may reach that header.
+_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class Settings:
     metrics_port: int | None = None  # None: no metrics listener (votesvc.metrics)
     metrics_host: str = "127.0.0.1"
     cors_origins: tuple[str, ...] = ()  # origins whose pages may call the API
+    embed_origins: tuple[str, ...] = ()  # origins whose pages may frame /embed/* (votesvc.pages)
     sms_sender: str | None = None  # "log" or "webhook:<URL>" (votesvc.sms); None: no SMS
     sms_webhook_secret: bytes = field(default=b"", repr=False)
     partner_keys: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)  # (id, HMAC key)
@@ -130,6 +134,7 @@ class Settings:
             "cors_origins": None
             if origins is None
             else tuple(origin.strip() for origin in origins.split(",") if origin.strip()),
+            "embed_origins": env.origins("EMBED_ORIGINS"),
             "sms_sender": env.text("SMS_SENDER"),
             "sms_webhook_secret": _encoded(env.secret("SMS_WEBHOOK_SECRET")),
             "partner_keys": _partner_keys(env.secret("PARTNER_KEYS")),
@@ -308,6 +313,24 @@ class Env:
             except ValueError:
                 raise ConfigError(f"{ENV_PREFIX}{name}: {item.strip()!r} is not a CIDR") from None
         return tuple(networks)
+
+    def origins(self, name: str) -> tuple[str, ...] | None:
+        """Comma-separated web origins, ``https://host[:port]`` (``*.`` may lead the host)."""
+        raw = self.text(name)
+        if raw is None:
+            return None
+        found = []
+        for item in raw.split(","):
+            origin = item.strip().rstrip("/")
+            if not origin:
+                continue
+            if not _ORIGIN.fullmatch(origin):
+                raise ConfigError(
+                    f"{ENV_PREFIX}{name}: {item.strip()!r} is not an origin like "
+                    "https://news.example.com or https://*.example.com"
+                )
+            found.append(origin.lower())
+        return tuple(found)
 
     def flag(self, name: str) -> bool | None:
         raw = self.text(name)

@@ -295,7 +295,7 @@ def test_award_seats_moves_the_line_on_the_dashboard_the_award_page_and_the_comm
     page = context.new_page()
     page.goto(site.url + "/dashboard")
     expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
-    expect(page.locator("#cut .cut-label")).to_contain_text(f"前 {SEATS} 名分界线")
+    expect(page.locator("#cut .cut-label")).to_contain_text(f"获奖线 · 前 {SEATS} 名")
     placed = page.evaluate(
         "[...document.querySelectorAll('#board > li')].indexOf(document.getElementById('cut'))"
     )

@@ -1,15 +1,14 @@
-// Campaign page: the nominees grouped by trade, one vote button each.
+// Campaign page: the nominees grouped by trade, one vote button each; a tap on a nominee
+// with a story opens it. The embed page /embed/vote runs the same script for one nominee
+// (?nominee=N07) or one trade (?trade=焊工).
 // It needs nothing but this service's API: GET /v1/nominees and POST /v1/votes, and where
 // votes are verified by SMS, GET /v1/pow, POST /v1/otp and POST /v1/otp/verify first.
-// A media partner may copy this file (with pow-worker.js beside it) as it is; every
-// outcome reads in plain Chinese.
+// A media partner may copy this file (with site.js, which says where the API is, and
+// pow-worker.js beside it) as it is; every outcome reads in plain Chinese.
 (function () {
   "use strict";
 
-  // Where the vote service answers. Empty: the site that serves this page. A partner
-  // serving a copy from its own site puts the service's address here (and the service
-  // lists that site in VOTESVC_CORS_ORIGINS).
-  var API = "";
+  var api = window.votesvc.api; // site.js: where the API answers
   // A 503 is retried at most this many times, after Retry-After, with the same key.
   var MAX_RETRIES = 2;
   // The proof of work runs in this worker; a worker must come from the page's own site,
@@ -52,14 +51,15 @@
     }
   }
 
-  // Full-width digits (０-９), as some Chinese keyboards type them, as ASCII.
+  // Full-width digits, plus and dash (０-９ ＋ －), as some Chinese keyboards type them, as ASCII.
   function ascii(text) {
-    return text.replace(/[\uff10-\uff19\uff0b]/g, function (c) {
+    return text.replace(/[\uff10-\uff19\uff0b\uff0d]/g, function (c) {
       return String.fromCharCode(c.charCodeAt(0) - 0xfee0);
     });
   }
 
-  // The 11-digit mainland mobile number typed, or "" if it is not one.
+  // The 11-digit mainland mobile number typed, or "" if it is not one. The API takes only
+  // ASCII digits: the page forgives full-width ones and spaces of any width.
   function phoneNumber() {
     var number = ascii($("phone").value).replace(/[\s\-\u3000]/g, "").replace(/^(\+|00)86/, "");
     return /^1[3-9]\d{9}$/.test(number) ? number : "";
@@ -74,7 +74,14 @@
     return seconds < 100 ? seconds + " 秒" : Math.ceil(seconds / 60) + " 分钟";
   }
 
-  function show(outcome, text) {
+  // The card of a nominee.
+  function cardOf(id) {
+    return document.querySelector('.card[data-id="' + id + '"]');
+  }
+
+  // Say what happened, in the page's flow where it happened: inside the nominee's card
+  // (the message never covers a card or a field), or under the code step (where).
+  function show(outcome, text, where) {
     var box = $("message");
     box.dataset.outcome = outcome;
     var tone = {
@@ -83,6 +90,10 @@
     };
     box.className = "message " + (outcome in tone ? tone[outcome] : "bad");
     box.textContent = text;
+    if (where && box.parentNode !== where) {
+      var privacy = $("privacy"); // in the form: above the privacy note, under the step
+      where.insertBefore(box, privacy.parentNode === where ? privacy : null);
+    }
     box.hidden = false;
   }
 
@@ -156,7 +167,9 @@
 
   function vote(id) {
     var nominee = byId[id];
-    var phone = $("phone").value.trim();
+    var card = cardOf(id);
+    var typed = $("phone").value.trim();
+    var phone = phoneNumber();
     if (mode === "sms" && (!voter || voter.expires <= Date.now())) {
       pending = id;
       if (voter) {
@@ -167,13 +180,17 @@
         "再输入短信里的 6 位验证码。验证后会自动为" + nominee.name + "投票。");
     }
     if (mode === "open" && !phone) {
-      show("missing_phone", "请先在上方填写手机号，再点“投票”。");
-      $("phone").focus();
+      if (typed) show("invalid_phone", PHONE_WRONG, card);
+      else show("missing_phone", "请先在上方填写手机号，再点“投票”。", card);
+      $("phone").focus({ preventScroll: true });
       return;
     }
     if (busy) return;
     busy = true;
-    show("pending", "正在为" + nominee.name + "投票…");
+    show("pending", "正在为" + nominee.name + "投票…", card);
+    // A vote that waited for the code step: bring its card back into view with the outcome.
+    var box = card.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) card.scrollIntoView({ block: "center" });
     // One key per click: a retry of this click is answered with its real outcome,
     // even when the first try was counted but its answer was lost (503).
     var headers = { "Content-Type": "application/json", "Idempotency-Key": newKey() };
@@ -184,7 +201,7 @@
     }
     var retries = 0;
     function attempt() {
-      return fetch(API + "/v1/votes", {
+      return fetch(api("/v1/votes"), {
         method: "POST", headers: headers, body: JSON.stringify(body),
       }).then(function (response) {
         var retryAfter = response.headers.get("Retry-After");
@@ -278,7 +295,7 @@
   // Bring the code step into view, say what to do, and put the cursor where to do it.
   function ask(outcome, text) {
     showStep();
-    show(outcome, text);
+    show(outcome, text, $("phone-form"));
     var phone = phoneNumber();
     var send = $("send-code");
     var field = !phone ? $("phone") : phone === sentTo || send.disabled ? $("code") : send;
@@ -315,7 +332,7 @@
 
   // POST a JSON body; the reply as {status, code, body, retryAfter, date}.
   function post(path, body) {
-    return fetch(API + path, {
+    return fetch(api(path), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
@@ -342,7 +359,7 @@
 
   // GET /v1/pow, solved in a worker: the payload POST /v1/otp takes as "pow".
   function proofOfWork() {
-    return fetch(API + "/v1/pow", { cache: "no-store" })
+    return fetch(api("/v1/pow"), { cache: "no-store" })
       .then(function (response) {
         if (!response.ok) throw failure(BUSY);
         return response.json();
@@ -517,7 +534,7 @@
           pending = null;
           vote(id);
         } else {
-          show("verified", "验证成功！现在可以投票了。");
+          show("verified", "验证成功！现在可以投票了。", $("phone-form"));
         }
       })
       .catch(function () {
@@ -591,7 +608,8 @@
 
     var groups = [];
     var index = {};
-    data.nominees.forEach(function (n) {
+    var shown = chosen(data.nominees);
+    shown.forEach(function (n) {
       byId[n.id] = n;
       if (!(n.trade in index)) {
         index[n.trade] = groups.length;
@@ -602,6 +620,12 @@
 
     var main = $("nominees");
     main.textContent = "";
+    if (!shown.length) {
+      var none = document.createElement("p");
+      none.className = "notice";
+      none.textContent = "没有找到要投票的候选人，请查看全部候选人名单。";
+      main.appendChild(none);
+    }
     groups.forEach(function (group) {
       var section = document.createElement("section");
       section.className = "trade";
@@ -611,20 +635,7 @@
       var list = document.createElement("ul");
       list.className = "cards";
       group.nominees.forEach(function (n) {
-        var card = document.createElement("li");
-        card.className = "card";
-        card.innerHTML = '<span class="avatar" aria-hidden="true"></span>' +
-          '<span class="who"><strong class="name"></strong><span class="employer"></span></span>' +
-          (mode === "partner" ? "" : '<button type="button" class="vote">投票</button>');
-        card.querySelector(".avatar").textContent = n.name.charAt(0);
-        card.querySelector(".name").textContent = n.name;
-        card.querySelector(".employer").textContent = n.employer;
-        var button = card.querySelector(".vote");
-        if (button) {
-          button.dataset.id = n.id;
-          button.setAttribute("aria-label", "投票给" + n.name);
-        }
-        list.appendChild(card);
+        list.appendChild(card(n));
       });
       section.appendChild(list);
       main.appendChild(section);
@@ -632,8 +643,79 @@
     main.setAttribute("aria-busy", "false");
   }
 
+  // The nominees this page shows: all of them, or on the embed page the one its address
+  // names (?nominee=N07) or those of a trade (?trade=焊工).
+  function chosen(nominees) {
+    if (document.body.dataset.page !== "embed-vote") return nominees;
+    var query = new URLSearchParams(location.search);
+    var id = query.get("nominee");
+    var trade = query.get("trade");
+    return nominees.filter(function (n) {
+      return (!id || n.id === id) && (!trade || n.trade === trade);
+    });
+  }
+
+  // A nominee's card: the photo (or the name's first character), name, title, employer,
+  // the vote button, and the story, opened by a tap on the nominee.
+  function card(n) {
+    var item = document.createElement("li");
+    item.className = "card";
+    item.dataset.id = n.id;
+    var who = n.bio ? "button" : "div";
+    item.innerHTML = '<div class="card-main"><' + who + ' class="profile">' +
+      '<span class="avatar" aria-hidden="true"></span>' +
+      '<span class="who"><span class="line"><strong class="name"></strong>' +
+      '<span class="title"></span></span><span class="employer"></span>' +
+      (n.bio ? '<span class="more">事迹简介</span>' : "") + "</span></" + who + ">" +
+      (mode === "partner" ? "" : '<button type="button" class="vote">投票</button>') +
+      "</div>" + (n.bio ? '<p class="bio" hidden></p>' : "");
+    var avatar = item.querySelector(".avatar");
+    if (n.photo_url) {
+      var photo = document.createElement("img");
+      photo.src = api(n.photo_url);
+      photo.alt = "";
+      photo.width = photo.height = 96;
+      photo.loading = "lazy";
+      photo.decoding = "async";
+      avatar.appendChild(photo);
+      avatar.classList.add("photo");
+    } else {
+      avatar.textContent = n.name.charAt(0);
+    }
+    item.querySelector(".name").textContent = n.name;
+    var title = item.querySelector(".title");
+    if (n.title) title.textContent = n.title;
+    else title.parentNode.removeChild(title);
+    item.querySelector(".employer").textContent = n.employer;
+    if (n.bio) {
+      var bio = item.querySelector(".bio");
+      bio.id = "bio-" + n.id;
+      bio.textContent = n.bio;
+      var profile = item.querySelector(".profile");
+      profile.type = "button";
+      profile.setAttribute("aria-expanded", "false");
+      profile.setAttribute("aria-controls", bio.id);
+    }
+    var button = item.querySelector(".vote");
+    if (button) {
+      button.dataset.id = n.id;
+      button.setAttribute("aria-label", "投票给" + n.name);
+    }
+    return item;
+  }
+
+  // A tap on a nominee with a story opens it; another closes it.
+  function toggleBio(profile) {
+    var open = profile.getAttribute("aria-expanded") !== "true";
+    var item = profile.closest(".card");
+    profile.setAttribute("aria-expanded", String(open));
+    profile.querySelector(".more").textContent = open ? "收起简介" : "事迹简介";
+    item.classList.toggle("open", open);
+    item.querySelector(".bio").hidden = !open;
+  }
+
   function load() {
-    fetch(API + "/v1/nominees")
+    fetch(api("/v1/nominees"))
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.json();
@@ -649,6 +731,8 @@
     $("nominees").addEventListener("click", function (event) {
       var button = event.target.closest(".vote");
       if (button) vote(button.dataset.id);
+      var profile = event.target.closest("button.profile");
+      if (profile) toggleBio(profile);
     });
     $("phone").addEventListener("input", phoneChanged);
     $("send-code").addEventListener("click", sendCode);
