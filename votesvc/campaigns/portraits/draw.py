@@ -112,4 +112,4 @@ def main(folder: Path) -> list[Path]:
 
 if __name__ == "__main__":
     for path in main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent):
-        print(path)
+        sys.stdout.write(f"{path}\n")  # the script's report: the files it drew
