@@ -267,3 +267,16 @@ async def test_day_records_expire_after_the_campaign_day(
     campaign_keys = {service.app.state.keys.meta(), *service.app.state.keys.markers()}
     every: Any = await redis.keys("*")
     assert len({key.decode() for key in every} - campaign_keys) == 4
+
+
+async def test_a_day_record_without_an_expiry_gets_it_back(
+    service: Service, redis: aioredis.Redis
+) -> None:
+    # The vote script sets the day hash's expiry only where it has none (the moment
+    # is the day's end whenever it is set): one lost (PERSIST, an old restore) comes back.
+    assert (await service.vote("N01", phone(1))).status_code == 201
+    day_keys = [key async for key in redis.scan_iter("*:day:*")]
+    assert await redis.persist(day_keys[0])
+    assert await redis.ttl(day_keys[0]) == -1
+    assert (await service.vote("N02", phone(1))).status_code == 201  # the same day hash
+    assert 12 * 3600 <= await redis.ttl(day_keys[0]) <= 12 * 3600 + 60

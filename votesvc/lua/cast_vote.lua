@@ -298,7 +298,12 @@ for i = 1, votes do
           end
           redis.call('HSET', day_key, phone_key, updated)
           if not expiring[k] then -- once per shard and call: a command less per vote
-            redis.call('EXPIRE', day_key, day_ttl)
+            -- The expiry is the same moment (the day's end) whenever it is set, so
+            -- only a hash without one gets it: a read instead of a write, and
+            -- nothing more in the AOF and the replicas' stream.
+            if redis.call('TTL', day_key) < 0 then
+              redis.call('EXPIRE', day_key, day_ttl)
+            end
             expiring[k] = true
           end
         end
