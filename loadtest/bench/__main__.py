@@ -128,7 +128,10 @@ def main() -> int:
         help="wrk connection counts to probe; each endpoint runs at its peak",
     )
     parser.add_argument("--probe-seconds", type=int, default=3, help="seconds per probe run")
-    parser.add_argument("--paced-seconds", type=int, default=15)
+    parser.add_argument("--paced-seconds", type=int, default=10, help="seconds per paced run")
+    parser.add_argument(
+        "--paced-runs", type=int, default=3, help="paced runs per figure (the median p99)"
+    )
     parser.add_argument("--paced-connections", type=int, default=64)
     parser.add_argument("--voters", type=int, default=1_000_000)
     parser.add_argument("--redis-requests", type=int, default=400_000)
