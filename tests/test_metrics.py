@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from tests.localhost import free_port, wait_until
 from tests.serving import Serve
 from tests.support import SECRET, phone
 from votesvc.metrics import VOTE_BUCKETS, Metrics, VoteStats, WorkerCollector
+from votesvc.redis_server import EmbeddedRedis
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -88,6 +90,35 @@ def promtool_check(text: str) -> None:
 
 
 @pytest.mark.slow
+def test_flush_on_a_metrics_port_in_use_stops_with_one_line(
+    tmp_path: Path, own_redis: EmbeddedRedis
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VOTESVC_")}
+        env |= {
+            "VOTESVC_DATA_DIR": str(tmp_path / "data"),
+            "VOTESVC_REDIS_URL": own_redis.url,
+            "VOTESVC_METRICS_PORT": str(port),
+            "VOTESVC_SECRET": SECRET.decode(),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "votesvc", "flush"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"votesvc: cannot serve metrics on 127.0.0.1:{port}: Address already in use"
+    )
+    assert "Traceback" not in done.stderr
+
+
 def test_serve_with_two_workers_and_a_flush_process_are_scraped(
     tmp_path: Path, serve: list[Serve]
 ) -> None:

@@ -87,15 +87,12 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         WorkerCollector(registry, metrics_dir)
         try:
             serve_metrics(registry, settings.metrics_host, settings.metrics_port)
-        except OSError as exc:
+        except ConfigError:
             supervisor_stop.set()
             if embedded is not None:
                 embedded.stop()
             remove_multiprocess_dir(metrics_dir)
-            raise ConfigError(
-                f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: "
-                f"{exc.strerror}"
-            ) from exc
+            raise
     # uvicorn re-raises SIGTERM/SIGINT once it has shut down; turn that into an
     # exception so the embedded Redis below is still stopped cleanly.
     signal.signal(signal.SIGTERM, _stop)

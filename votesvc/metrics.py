@@ -37,6 +37,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from votesvc import __version__
+from votesvc.errors import ConfigError
 from votesvc.processes import pid_alive
 
 __all__ = [
@@ -269,6 +270,12 @@ class WorkerCollector(MultiProcessCollector):
 
 
 def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> Thread:
-    """Serve ``registry`` at ``http://host:port/metrics`` from a daemon thread."""
-    _server, thread = start_http_server(port, addr=host, registry=registry)
+    """Serve ``registry`` at ``http://host:port/metrics`` from a daemon thread.
+
+    A port in use (or a host not of this machine) stops the process with one line.
+    """
+    try:
+        _server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from exc
     return thread
