@@ -35,7 +35,9 @@ from votesvc.ledger.flusher import GROUP
 from votesvc.ledger.heartbeat import Heartbeat
 from votesvc.ledger.reconcile import reconcile
 from votesvc.ledger.runner import flush_until
-from votesvc.ledger.store import build_store
+from votesvc.ledger.store import LedgerVote, build_store
+from votesvc.ledger.void import LiveCountersNotUpdated
+from votesvc.ledger.void import _take_off_live_counters as take_off_live_counters
 from votesvc.metrics import Metrics
 from votesvc.settings import Settings
 
@@ -382,6 +384,15 @@ async def test_a_flusher_waits_out_a_cluster_that_went_away(
         and isinstance(r.exc_info[1], RedisClusterException)
     ]
     assert not as_failed_cycles, [r.getMessage() + (r.exc_text or "") for r in as_failed_cycles]
+
+
+async def test_a_void_whose_cluster_went_away_says_to_restore() -> None:
+    """The ledger has the void; the live counters could not follow because no node
+    answers (RedisClusterException, no RedisError): the caller is told to restore."""
+    client = AsyncRedisCluster(host="127.0.0.1", port=free_port())
+    vote = LedgerVote("v1", "N01", "ab" * 32, "cd" * 32, 0, True, "bot", "none", "")
+    with pytest.raises(LiveCountersNotUpdated, match="run `votesvc restore`"):
+        await take_off_live_counters(client, Keys("cluster-gone", 16), [vote])
 
 
 class TornOnce:

@@ -28,14 +28,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from redis.exceptions import RedisError
-
 from votesvc.campaign import Campaign
 from votesvc.connection import RedisClient
 from votesvc.days import Clock
 from votesvc.errors import VotesvcError
 from votesvc.keys import Keys
 from votesvc.ledger.award import Placing, rank_award
+from votesvc.ledger.backoff import REDIS_DOWN
 from votesvc.ledger.flusher import Flusher
 from votesvc.ledger.store import AuditEntry, LedgerVote, Store, VoteSelection
 
@@ -317,7 +316,7 @@ async def _take_off_live_counters(
         pipe.hincrby(keys.tally(shard), nominee, -count)
     try:
         await pipe.execute()
-    except (RedisError, OSError) as exc:
+    except REDIS_DOWN as exc:  # on a cluster, an unreachable one is no RedisError
         raise LiveCountersNotUpdated(
             f"{len(voided)} votes are void in the ledger but the live counters could not be "
             f"updated ({exc}); run `votesvc restore` once Redis answers",
