@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.localhost import free_port, wait_until
 from tests.serving import Serve
 from tests.support import SECRET, phone
-from votesvc.metrics import VOTE_BUCKETS, Metrics, VoteStats, WorkerCollector
+from votesvc.metrics import SCRIPT_BUCKETS, VOTE_BUCKETS, Metrics, VoteStats, WorkerCollector
 from votesvc.redis_server import EmbeddedRedis
 
 
@@ -58,6 +58,30 @@ def test_vote_stats_push_as_observe_would() -> None:
             assert ours[mine, labels] == pytest.approx(count), (name, labels)
     assert ours["votesvc_votes_total", (("code", "accepted"),)] == len(durations)
     assert ours["votesvc_votes_total", (("code", "already_voted"),)] == 1
+
+
+def test_script_times_push_as_observe_would() -> None:
+    stats, metrics = VoteStats(), Metrics()
+    registry = CollectorRegistry()
+    reference = Histogram(
+        "reference", "same", ["script"], buckets=SCRIPT_BUCKETS, registry=registry
+    )
+    calls = [("cast_vote", 0.0003), ("cast_vote", 0.0005), ("cast_vote", 0.004)]
+    calls += [("cast_vote", 2.0), ("ip_limit", 0.0007)]
+    for name, seconds in calls:
+        stats.script(name, seconds)
+        reference.labels(name).observe(seconds)
+    stats.push(metrics)
+    stats.push(metrics)  # nothing new: nothing added
+    ours = samples(generate_latest(metrics.registry).decode())
+    theirs = samples(generate_latest(registry).decode())
+    compared = 0
+    for (name, labels), count in theirs.items():
+        if name.startswith("reference_") and not name.endswith("_created"):
+            mine = name.replace("reference_", "votesvc_redis_script_duration_seconds_")
+            assert ours[mine, labels] == pytest.approx(count), (name, labels)
+            compared += 1
+    assert compared == 2 * (len(SCRIPT_BUCKETS) + 1 + 2)  # two scripts: buckets, count, sum
 
 
 def test_a_dead_workers_live_gauges_are_dropped(tmp_path: Path) -> None:

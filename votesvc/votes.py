@@ -418,8 +418,8 @@ class VoteCaster:
             self._down_log.warn("Redis call %s failed: %s", script.name, exc)
             raise RedisUnavailable(f"{script.name}: {exc}") from exc
         received = time.time()
-        if metrics is not None:
-            metrics.script_seconds.labels(script.name).observe(received - sent)
+        if self._stats is not None:
+            self._stats.script(script.name, received - sent)
         if received - sent < _CLOCK_SAMPLE_RTT:  # a quick reply: a fair reading of its clock
             self._offsets[node] = int(reply[-1]) - (sent + received) * 500
         return reply
