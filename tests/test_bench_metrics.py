@@ -71,3 +71,21 @@ def test_a_scrape_that_missed_votes_or_got_no_answer_is_flagged() -> None:
         assert [v for k, v in verdicts.items() if "votesvc_votes_total" in k] == ["**no**"]
     verdicts = met(cost_of([60], [61], 1000 + 2 * 50))  # every 201, and every reply cut off
     assert [v for k, v in verdicts.items() if "votesvc_votes_total" in k] == ["yes"]
+
+
+def test_a_balanced_pairs_side_is_the_mean_of_its_runs() -> None:
+    first = CostRun(True, rate=5000, cpu_per_vote=60 * US, seen=1000, counted=1010, errors=1)
+    second = CostRun(True, rate=4000, cpu_per_vote=70 * US, seen=900, counted=950)
+    on = CostRun.merged([first, second])
+    assert (on.metrics, on.rate, round(on.cpu_per_vote / US, 6)) == (True, 4500, 65)
+    assert (on.seen, on.counted, on.errors, on.runs) == (1900, 1960, 1, 2)
+    off = CostRun.merged(
+        [CostRun(False, cpu_per_vote=61 * US), CostRun(False, cpu_per_vote=63 * US)]
+    )
+    cost = MetricsCost(connections=50, pairs=[(off, on)])
+    assert [round(d / US, 6) for d in cost.differences] == [3]
+    # a merged side may miss up to one cut-off reply per connection per run
+    assert cost.scrapes_agree  # 60 over, within 2 x 50 x 2
+    lost = CostRun.merged([first, CostRun(True, seen=900, counted=None)])
+    assert lost.counted is None
+    assert not MetricsCost(connections=50, pairs=[(off, lost)]).scrapes_agree

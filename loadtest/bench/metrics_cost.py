@@ -1,14 +1,16 @@
 """What counting votes for Prometheus costs the vote path: metrics off against on.
 
 Issue 17 sets the bound: at most 3 µs of server CPU per vote, shown as the
-median of three alternating off/on pairs. Each run is a fresh one-worker
-``votesvc serve`` (pinned, on the benchmark's port, against the same Redis,
-campaign and flusher as the rest of the benchmark): without
-``VOTESVC_METRICS_PORT``, and with it set to a free loopback port (the order
-alternates from pair to pair). Each takes a short warm-up and then a paced
-vote load (``wrk/vote_paced.lua``, a new phone per vote, at half the one-worker
-vote peak, as the latency figures): a fixed rate keeps the batch sizes alike
-on both sides. Its server CPU-seconds over that run, read from ``/proc`` as
+median of three alternating off/on pairs. Each pair is balanced (off, on, on,
+off, then on, off, off, on): each side is the mean of its two runs, so that a
+drift of the machine, or a cost of coming second, falls on both sides alike.
+Each run is a fresh one-worker ``votesvc serve`` (pinned, on the benchmark's
+port, against the same Redis, campaign and flusher as the rest of the
+benchmark): without ``VOTESVC_METRICS_PORT``, and with it set to a free
+loopback port. Each takes a short warm-up and then a paced vote load
+(``wrk/vote_paced.lua``, a new phone per vote, at half the one-worker vote
+peak, as the latency figures): a fixed rate keeps the batch sizes alike on
+both sides. Its server CPU-seconds over that run, read from ``/proc`` as
 :mod:`loadtest.bench.server` reads them, are divided by its ``201`` replies.
 A difference is on minus off within a pair.
 
@@ -62,6 +64,23 @@ class CostRun:
     seen: int = 0  # 201s wrk saw from this server, warm-up included
     counted: int | None = None  # the accepted votes /metrics showed (on only; None: no answer)
     scrape_error: str = ""
+    runs: int = 1  # runs merged into this one (see merged)
+
+    @classmethod
+    def merged(cls, runs: list[CostRun]) -> CostRun:
+        """One side of a balanced pair: the mean rate and CPU per vote of its runs,
+        their errors, 201s and scraped counts summed."""
+        counts = [run.counted for run in runs]
+        return cls(
+            runs[0].metrics,
+            rate=statistics.fmean(run.rate for run in runs),
+            cpu_per_vote=statistics.fmean(run.cpu_per_vote for run in runs),
+            errors=sum(run.errors for run in runs),
+            seen=sum(run.seen for run in runs),
+            counted=None if None in counts else sum(c for c in counts if c is not None),
+            scrape_error="; ".join(run.scrape_error for run in runs if run.scrape_error),
+            runs=sum(run.runs for run in runs),
+        )
 
 
 @dataclass
@@ -82,9 +101,9 @@ class MetricsCost:
     def scrapes_agree(self) -> bool:
         """Each on-run's scrape counted every 201 its wrk runs saw, and at most the
         replies cut off when they stopped (one per connection per run) besides."""
-        cut_off = 2 * self.connections
         return all(
-            on.counted is not None and on.seen <= on.counted <= on.seen + cut_off
+            on.counted is not None
+            and on.seen <= on.counted <= on.seen + 2 * self.connections * on.runs
             for _, on in self.pairs
         )
 
@@ -119,10 +138,10 @@ def measure_metrics_cost(
     connections: int,
     rate: float,
 ) -> MetricsCost:
-    """Three pairs of one-worker runs at ``rate`` votes/s, metrics off and on, each a
-    fresh server. A fixed rate keeps the batch sizes, and so the CPU per vote,
-    alike on both sides: at full load a faster run batches more and hides the
-    few microseconds this measures."""
+    """Three balanced pairs of one-worker runs at ``rate`` votes/s (four runs each:
+    metrics off and on twice), each run a fresh server. A fixed rate keeps the
+    batch sizes, and so the CPU per vote, alike on both sides: at full load a
+    faster run batches more and hides the few microseconds this measures."""
     cost = MetricsCost(connections)
     print(
         f"  metrics cost: {PAIRS} pairs of 1-worker vote runs, off and on, "
@@ -130,14 +149,17 @@ def measure_metrics_cost(
         flush=True,
     )
     for pair in range(PAIRS):
-        # Alternate which half goes first, so a slow drift of the machine's load
-        # does not always fall on the same side.
-        if pair % 2 == 0:
-            off = _run(opts, env, pinning, phones, connections, rate, metrics=False)
-            on = _run(opts, env, pinning, phones, connections, rate, metrics=True)
-        else:
-            on = _run(opts, env, pinning, phones, connections, rate, metrics=True)
-            off = _run(opts, env, pinning, phones, connections, rate, metrics=False)
+        # A balanced pair: off, on, on, off (then on, off, off, on). With one run a
+        # side, the second run of a pair cost 10 to 20 µs more a vote whichever side
+        # it was (three make bench runs of 2026-11-28), and that showed up as the
+        # metrics' cost in the two pairs of three that ran off first.
+        order = (False, True, True, False) if pair % 2 == 0 else (True, False, False, True)
+        runs = [
+            _run(opts, env, pinning, phones, connections, rate, metrics=metrics)
+            for metrics in order
+        ]
+        off = CostRun.merged([run for run in runs if not run.metrics])
+        on = CostRun.merged([run for run in runs if run.metrics])
         cost.pairs.append((off, on))
         counted = f"{on.counted:,}" if on.counted is not None else "no answer"
         if on.scrape_error:

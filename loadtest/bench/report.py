@@ -109,10 +109,12 @@ def report(
         ),
         *(
             [
-                f"- Metrics cost (1 worker): {PAIRS} pairs of runs, each run a fresh "
+                f"- Metrics cost (1 worker): {PAIRS} balanced pairs of runs (off, on, on, off, "
+                "then on, off, off, on: each side the mean of its two runs, so that a drift, "
+                "or a cost of coming second, falls on both sides alike), each run a fresh "
                 "`votesvc serve --workers 1` (the same pinning, port, Redis, campaign and "
                 "flusher), metrics off (no `VOTESVC_METRICS_PORT`) and on (a free loopback "
-                "port per run), the order alternating by pair: a "
+                "port per run): a "
                 f"{WARM_UP_SECONDS:g} s warm-up, then one {opts.seconds:g} s "
                 "paced vote run (`wrk/vote_paced.lua` at half the 1-worker vote peak, "
                 f"{cost.connections} connections: a fixed rate keeps the batch sizes alike); "
@@ -394,7 +396,8 @@ def metrics_cost_rows(cost: MetricsCost) -> list[Row]:
     median = cost.median * 1e6
     return [
         (
-            "server CPU µs per vote, metrics off / on, per pair (a fresh server each run)",
+            "server CPU µs per vote, metrics off / on, per pair (each the mean of 2 runs, "
+            "a fresh server each)",
             [per_pair("cpu_per_vote", 1e6, ".1f")],
             "",
             "",
