@@ -9,16 +9,18 @@ against that one server, with wrk (Debian's ``wrk``; Lua scripts in
 - the ceiling: ``GET /healthz``, the bare endpoint of the same stack;
 - ``POST /v1/votes`` at full load, every vote from a new phone (all ``201``);
 - ``GET /v1/tally`` at full load;
-- vote latency (p50/p99) at half of the measured vote peak, paced open-loop;
+- vote latency (p50/p99) at half of the measured vote peak, paced open-loop
+  (the median p99 of three runs);
 - server CPU-seconds per vote (``/proc/<pid>/stat`` of the server processes);
 - verified votes (``Authorization: Bearer``, each voter token casting its day's
   votes) against unverified ones, in alternated runs, on a second server that
   runs the campaign's verified twin; with one worker, ``POST /v1/otp`` +
   ``POST /v1/otp/verify`` pairs per second, the codes going out through the
   webhook sender to a small gateway on loopback (``--no-verified`` skips these);
-- with one worker, what Prometheus metrics cost a vote: three pairs of vote
-  runs, each run a fresh server, metrics off then on; the median of the
-  pairs' differences in server CPU per vote (``--no-metrics-cost`` skips it).
+- with one worker, what Prometheus metrics cost a vote: three balanced pairs
+  of vote runs (off, on, on, off, then on, off, off, on), each run a fresh
+  server; the median of the pairs' differences in server CPU per vote
+  (``--no-metrics-cost`` skips it).
 
 Then Redis alone runs the project's own ``cast_vote.lua`` under
 ``redis-benchmark`` (Debian's ``redis-tools``), and a fresh Redis takes a day's
