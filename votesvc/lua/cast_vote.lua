@@ -301,7 +301,7 @@ for i = 1, votes do
             -- The expiry is the same moment (the day's end) whenever it is set, so
             -- only a hash without one gets it: a read instead of a write, and
             -- nothing more in the AOF and the replicas' stream.
-            if redis.call('TTL', day_key) < 0 then
+            if redis.call('PTTL', day_key) < 0 then
               redis.call('EXPIRE', day_key, day_ttl)
             end
             expiring[k] = true
