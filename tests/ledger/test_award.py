@@ -60,13 +60,14 @@ def test_award_refuses_until_closed_and_flushed_then_ranks_with_the_rule(
     clean_redis: EmbeddedRedis, tmp_path: Path, database_url: str | None
 ) -> None:
     now = time.time()
-    closes = datetime.fromtimestamp(now + 2.0, SHANGHAI)
+    opens = datetime.fromtimestamp(now - 86400, SHANGHAI).isoformat()
+    # Open for an hour while the votes go in (each through a service of its own:
+    # seconds on a loaded machine), then closing a few seconds after they are in.
     campaign = write_campaign(
         tmp_path / "campaign.toml",
-        opens_at=(closes - timedelta(days=1)).isoformat(),
-        closes_at=closes.isoformat(timespec="seconds"),
+        opens_at=opens,
+        closes_at=datetime.fromtimestamp(now + 3600, SHANGHAI).isoformat(timespec="seconds"),
     )
-    closes_at = campaign.closes_at.timestamp()
     settings = ledger_settings(
         tmp_path,
         database_url,
@@ -81,6 +82,10 @@ def test_award_refuses_until_closed_and_flushed_then_ranks_with_the_rule(
                 clean_redis.url, tmp_path / "api", campaign, [(nominee, phone(n))], now=now - 60 + n
             )
         )
+    closes = datetime.fromtimestamp(time.time() + 5.0, SHANGHAI).isoformat(timespec="seconds")
+    closes_at = write_campaign(
+        tmp_path / "campaign.toml", opens_at=opens, closes_at=closes
+    ).closes_at.timestamp()
 
     code, out, err = cli(settings, "award")
     assert code == 1
@@ -129,12 +134,7 @@ def test_award_refuses_until_closed_and_flushed_then_ranks_with_the_rule(
     assert rows[10]["awarded"] == "no"
 
     # The award's size is the campaign's: award_seats moves the line; --top still overrides.
-    write_campaign(
-        tmp_path / "campaign.toml",
-        opens_at=(closes - timedelta(days=1)).isoformat(),
-        closes_at=closes.isoformat(timespec="seconds"),
-        award_seats=5,
-    )
+    write_campaign(tmp_path / "campaign.toml", opens_at=opens, closes_at=closes, award_seats=5)
     code, out, _ = cli(settings, "award")
     assert code == 0
     assert "cut line: places 1-5" in out
